@@ -1,0 +1,82 @@
+using OffHeapTracker.Monitoring;
+
+namespace OffHeapTracker;
+
+/// <summary>The process-wide buffer monitor: switch it on in a running process and list every buffer that has not come back.</summary>
+/// <remarks>
+/// <para>
+/// Every <see cref="DirectBufferPool"/> created without an explicit <see cref="DirectBufferPoolOptions.Monitor"/>
+/// reports to <see cref="Shared"/>, which these members operate on. Tests and multi-tenant hosts can create
+/// their own <see cref="ResidentBufferMonitor"/> and pass it in the options instead.
+/// </para>
+/// <para>
+/// At startup the shared monitor reads <c>OFFHEAPTRACKER_MONITOR=1</c> and
+/// <c>OFFHEAPTRACKER_MONITOR_RECORD_POOL=0</c> from the environment, or the AppContext switches
+/// <c>OffHeapTracker.Monitor.Enabled</c> and <c>OffHeapTracker.Monitor.RecordPool</c>; the environment wins.
+/// </para>
+/// </remarks>
+public static class BufferMonitor
+{
+    /// <summary>The environment variable that enables the shared monitor at startup when set to <c>1</c>.</summary>
+    public const string EnabledEnvironmentVariable = "OFFHEAPTRACKER_MONITOR";
+
+    /// <summary>The environment variable that stops the shared monitor recording <see cref="BufferType.Pool"/> buffers when set to <c>0</c>.</summary>
+    public const string RecordPoolEnvironmentVariable = "OFFHEAPTRACKER_MONITOR_RECORD_POOL";
+
+    /// <summary>The AppContext switch that enables the shared monitor at startup.</summary>
+    public const string EnabledSwitch = "OffHeapTracker.Monitor.Enabled";
+
+    /// <summary>The AppContext switch that says whether the shared monitor records <see cref="BufferType.Pool"/> buffers.</summary>
+    public const string RecordPoolSwitch = "OffHeapTracker.Monitor.RecordPool";
+
+    private static readonly Lazy<ResidentBufferMonitor> s_shared = new(CreateShared);
+
+    /// <summary>Gets the process-wide monitor.</summary>
+    public static ResidentBufferMonitor Shared => s_shared.Value;
+
+    /// <summary>Gets a value indicating whether the shared monitor is recording.</summary>
+    public static bool IsEnabled => Shared.IsEnabled;
+
+    /// <summary>Gets or sets a value indicating whether the shared monitor records new <see cref="BufferType.Pool"/> buffers.</summary>
+    public static bool RecordPool
+    {
+        get => Shared.RecordPool;
+        set => Shared.RecordPool = value;
+    }
+
+    /// <summary>Gets the context set by the innermost <see cref="BeginContext"/> scope on this async flow, or null.</summary>
+    public static string? CurrentContext => BufferContext.Current;
+
+    /// <summary>Starts recording buffers rented from now on; see <see cref="ResidentBufferMonitor.Enable"/>.</summary>
+    public static void Enable() => Shared.Enable();
+
+    /// <summary>Stops recording and drops every record; see <see cref="ResidentBufferMonitor.Disable"/>.</summary>
+    public static void Disable() => Shared.Disable();
+
+    /// <summary>Lists the buffers still rented that are at least <paramref name="minAge"/> old, oldest first; see <see cref="ResidentBufferMonitor.GetResident"/>.</summary>
+    /// <param name="minAge">The youngest age listed; null for 1 s, <see cref="TimeSpan.Zero"/> for everything.</param>
+    /// <param name="type">Only buffers of this type; null for both.</param>
+    /// <returns>A snapshot of the shared monitor's records.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minAge"/> is negative, or <paramref name="type"/> is not a defined value.</exception>
+    public static IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null) =>
+        Shared.GetResident(minAge, type);
+
+    /// <summary>Sets the context recorded with every buffer rented on this async flow until the scope is disposed (dble's <c>sql</c> column).</summary>
+    /// <param name="context">What the code is doing: a request path, a connection id, a statement. Cut to 1024 characters.</param>
+    /// <returns>A scope that restores the previous context when disposed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="context"/> is null.</exception>
+    /// <remarks>The context is ambient (an <see cref="AsyncLocal{T}"/>) and shared by every monitor instance.</remarks>
+    public static IDisposable BeginContext(string context) => BufferContext.Begin(context);
+
+    private static ResidentBufferMonitor CreateShared()
+    {
+        MonitorStartupSettings settings = MonitorStartupSettings.FromProcess();
+        var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { RecordPool = settings.RecordPool });
+        if (settings.Enabled)
+        {
+            monitor.Enable();
+        }
+
+        return monitor;
+    }
+}

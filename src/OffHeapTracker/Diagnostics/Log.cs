@@ -1,0 +1,35 @@
+using Microsoft.Extensions.Logging;
+
+namespace OffHeapTracker.Diagnostics;
+
+/// <summary>Every event OffHeapTracker logs, with stable ids and names (listed in the README).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, EventName = "MonitorEnabled", Level = LogLevel.Information,
+        Message = "Buffer monitor enabled (stack depth {StackTraceDepth}, record Pool buffers: {RecordPool}, at most {MaxRecords} records).")]
+    public static partial void MonitorEnabled(ILogger logger, int stackTraceDepth, bool recordPool, int maxRecords);
+
+    [LoggerMessage(EventId = 2, EventName = "MonitorDisabled", Level = LogLevel.Information,
+        Message = "Buffer monitor disabled; {RecordsCleared} resident records cleared.")]
+    public static partial void MonitorDisabled(ILogger logger, long recordsCleared);
+
+    [LoggerMessage(EventId = 3, EventName = "FallbackAllocation", Level = LogLevel.Warning,
+        Message = "Pool {PoolName} served a {RequestedSize}-byte request with an unpooled native allocation because {Reason}; {FallbacksSinceLastWarning} fallbacks since the last warning, {FallbackCount} in total.")]
+    public static partial void FallbackAllocation(ILogger logger, string poolName, int requestedSize, string reason, long fallbacksSinceLastWarning, long fallbackCount);
+
+    [LoggerMessage(EventId = 4, EventName = "MonitorFailed", Level = LogLevel.Error,
+        Message = "The buffer monitor threw in {Operation} for buffer {BufferId} of pool {PoolName}; the buffer itself is unaffected.")]
+    public static partial void MonitorFailed(ILogger logger, Exception exception, string operation, long bufferId, string poolName);
+
+    [LoggerMessage(EventId = 5, EventName = "DoubleDispose", Level = LogLevel.Warning,
+        Message = "Buffer {BufferId} of pool {PoolName} was disposed again after it was returned; the call was ignored.")]
+    public static partial void DoubleDispose(ILogger logger, long bufferId, string poolName);
+
+    [LoggerMessage(EventId = 6, EventName = "RecordsDropped", Level = LogLevel.Warning,
+        Message = "The buffer monitor is full ({Limit} {What}); new buffers are counted as dropped instead of recorded.")]
+    public static partial void RecordsDropped(ILogger logger, int limit, string what);
+
+    [LoggerMessage(EventId = 7, EventName = "PoolDisposedWithOutstanding", Level = LogLevel.Warning,
+        Message = "Pool {PoolName} was disposed with {OutstandingCount} buffers still rented; its slabs are freed when the last one is returned.")]
+    public static partial void PoolDisposedWithOutstanding(ILogger logger, string poolName, long outstandingCount);
+}

@@ -1,0 +1,175 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+
+namespace OffHeapTracker;
+
+/// <summary>A lease on one native buffer rented from a <see cref="DirectBufferPool"/>.</summary>
+/// <remarks>
+/// <para>
+/// The buffer's contents are undefined when rented (not zeroed). <see cref="Dispose()"/> gives the buffer back:
+/// from that moment the caller gives up all ownership and must not touch the buffer, its <see cref="Memory"/>,
+/// or any <see cref="Span{T}"/> or pointer taken from it.
+/// </para>
+/// <para>
+/// While the monitor is on, every lease is a fresh object: getting <see cref="Memory"/>, a span or a pin from
+/// a disposed lease (including through a <see cref="Memory{T}"/> taken earlier) throws
+/// <see cref="ObjectDisposedException"/>, and a second <see cref="Dispose()"/> is ignored and counted. While the
+/// monitor is off, lease objects are reused to keep renting allocation-free, so those checks hold only until the
+/// object is rented again; as with <see cref="ArrayPool{T}"/>, touching or disposing a returned lease is then
+/// a bug the pool cannot see. A span taken before <see cref="Dispose()"/> is a raw view and is never checked.
+/// </para>
+/// <para>A lease may be handed between threads; <see cref="Dispose()"/> may race with itself safely.</para>
+/// </remarks>
+public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte>, IDisposable
+{
+    private const int StateReturned = 0;
+    private const int StateRented = 1;
+
+    private DirectBufferPool? _pool;
+    private byte* _pointer;
+    private int _length;
+    private int _requestedSize;
+    private int _sizeClass;
+    private int _block;
+    private long _id;
+    private BufferType _bufferType;
+    private bool _tracked;
+    private int _state;
+
+    internal DirectBuffer(bool reusable)
+    {
+        IsReusable = reusable;
+    }
+
+    /// <summary>Gets the lease's id, unique in the process; it is the key of the monitor's resident record.</summary>
+    public long Id => _id;
+
+    /// <summary>Gets the buffer's length in bytes: at least what was requested, rounded up to the pool's block size.</summary>
+    public int Length => _length;
+
+    /// <summary>Gets the type declared when the buffer was rented.</summary>
+    public BufferType BufferType => _bufferType;
+
+    /// <summary>Gets a value indicating whether <see cref="Dispose()"/> has been called.</summary>
+    public bool IsDisposed => Volatile.Read(ref _state) != StateRented;
+
+    /// <summary>Gets the buffer as <see cref="Memory{T}"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
+    public override Memory<byte> Memory
+    {
+        get
+        {
+            ThrowIfReturned();
+            return CreateMemory(_length);
+        }
+    }
+
+    internal DirectBufferPool? Pool => _pool;
+
+    internal byte* Pointer => _pointer;
+
+    internal int RequestedSize => _requestedSize;
+
+    internal int SizeClass => _sizeClass;
+
+    internal int Block => _block;
+
+    internal bool IsTracked => _tracked;
+
+    internal bool IsReusable { get; }
+
+    internal bool IsPooled => _block >= 0;
+
+    /// <summary>Gets the buffer as a span.</summary>
+    /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
+    public override Span<byte> GetSpan()
+    {
+        ThrowIfReturned();
+
+        // Safe: while the lease is rented, [_pointer, _pointer + _length) is a block the pool handed to this
+        // lease alone, inside a slab (or an unpooled allocation) that is not freed before the lease is returned.
+        return new Span<byte>(_pointer, _length);
+    }
+
+    /// <summary>Returns a handle to the buffer's memory. Native memory never moves, so nothing is pinned.</summary>
+    /// <param name="elementIndex">The offset of the first byte the handle points to, between 0 and <see cref="Length"/>.</param>
+    /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="elementIndex"/> is outside the buffer.</exception>
+    public override MemoryHandle Pin(int elementIndex = 0)
+    {
+        ThrowIfReturned();
+        if ((uint)elementIndex > (uint)_length)
+        {
+            Guard.ThrowOutOfRange(elementIndex, 0, _length, nameof(elementIndex));
+        }
+
+        // The handle must not outlive the lease: the same contract as the span.
+        return new MemoryHandle(_pointer + elementIndex);
+    }
+
+    /// <summary>Does nothing: native memory is never unpinned because it is never pinned.</summary>
+    public override void Unpin()
+    {
+    }
+
+    /// <summary>Returns the buffer to its pool. A second call is ignored and counted in <see cref="DirectBufferPoolStatistics.DoubleDisposeCount"/>.</summary>
+    /// <remarks>Never throws, even when the pool has been disposed or its monitor fails.</remarks>
+    public void Dispose()
+    {
+        // The one transition that hands the block back: whoever wins it returns the block, anyone later is a
+        // double dispose. This is what stops a repeated Dispose from freeing a block now owned by another lease.
+        if (Interlocked.Exchange(ref _state, StateReturned) != StateRented)
+        {
+            _pool?.OnDoubleDispose(this);
+            return;
+        }
+
+        _pool!.Return(this);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"DirectBuffer {_id} ({_length} bytes, {_bufferType}{(IsDisposed ? ", disposed" : string.Empty)})";
+
+    /// <summary>Makes the lease the sole owner of a block. Only the pool calls this, on a lease no one else can see.</summary>
+    internal void Initialize(
+        DirectBufferPool pool,
+        byte* pointer,
+        int length,
+        int requestedSize,
+        int sizeClass,
+        int block,
+        long id,
+        BufferType bufferType)
+    {
+        _pool = pool;
+        _pointer = pointer;
+        _length = length;
+        _requestedSize = requestedSize;
+        _sizeClass = sizeClass;
+        _block = block;
+        _id = id;
+        _bufferType = bufferType;
+        _tracked = false;
+
+        // Publish last: a reader that sees Rented sees the fields above.
+        Volatile.Write(ref _state, StateRented);
+    }
+
+    internal void MarkTracked() => _tracked = true;
+
+    /// <summary>Called by <see cref="MemoryManager{T}"/>'s own dispose path; routes to <see cref="Dispose()"/>.</summary>
+    protected override void Dispose(bool disposing) => Dispose();
+
+    private void ThrowIfReturned()
+    {
+        if (Volatile.Read(ref _state) != StateRented)
+        {
+            ThrowDisposed();
+        }
+    }
+
+    [DoesNotReturn]
+    private void ThrowDisposed() =>
+        throw new ObjectDisposedException(nameof(DirectBuffer), $"Buffer {_id} has been returned to its pool and must not be used.");
+}

@@ -1,0 +1,397 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.ObjectPool;
+using OffHeapTracker.Diagnostics;
+using OffHeapTracker.Monitoring;
+using OffHeapTracker.Native;
+
+namespace OffHeapTracker;
+
+/// <summary>A <see cref="MemoryPool{T}"/> of bytes whose buffers live in native memory, tracked by an <see cref="IBufferMonitor"/> when it is on.</summary>
+/// <remarks>
+/// <para>
+/// Requests up to <see cref="MaxPooledBufferSize"/> are served from native slabs cut into power-of-two blocks
+/// (512 B and up), through a lock-free free list per size. A larger request, or one that arrives when the slabs
+/// have reached <see cref="DirectBufferPoolOptions.CapacityBytes"/>, is served by an unpooled native allocation:
+/// it works, it is counted (<see cref="DirectBufferPoolStatistics.FallbackCount"/>), it is tracked like any other
+/// buffer, and it is logged as a warning at most once per 10 seconds.
+/// </para>
+/// <para>All members are thread-safe. See <see cref="DirectBuffer"/> for what the caller may do with a lease.</para>
+/// <para>
+/// Disposing the pool stops renting (<see cref="Rent(int, BufferType)"/> then throws
+/// <see cref="ObjectDisposedException"/>). Slabs are freed at once if every lease is back; otherwise leases still
+/// out stay valid, may be used and disposed as usual, and the slabs are freed when the last of them is returned.
+/// A lease that is never returned keeps the slabs alive: memory is never freed under a renter's feet.
+/// </para>
+/// </remarks>
+public sealed unsafe class DirectBufferPool : MemoryPool<byte>
+{
+    /// <summary>The size of the buffer <see cref="Rent(int)"/> returns for a <c>minBufferSize</c> of -1: 4 KiB.</summary>
+    public const int DefaultBufferSize = 4096;
+
+    /// <summary>Lease objects kept for reuse while the monitor is off. Beyond this many returned at once, extras go to the GC.</summary>
+    private const int MaxRetainedLeases = 4096;
+
+    private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
+
+    private readonly SizeClass[] _classes;
+    private readonly CapacityBudget _budget;
+    private readonly INativeAllocator _allocator;
+    private readonly IBufferMonitor _monitor;
+    private readonly ResidentBufferMonitor? _residentMonitor;
+    private readonly DefaultObjectPool<DirectBuffer> _leases = new(new LeasePolicy(), MaxRetainedLeases);
+    private readonly ILogger _logger;
+    private readonly WarningRateLimiter _fallbackWarnings;
+    private readonly WarningRateLimiter _doubleDisposeWarnings;
+    private readonly int _maxBufferSize;
+    private readonly int _defaultBufferSize;
+
+    // Outstanding leases, and the reference count that keeps the slabs alive after Dispose.
+    private long _outstanding;
+    private long _inUseBytes;
+    private long _unpooledInUseBytes;
+    private long _highWaterBytes;
+    private long _totalRents;
+    private long _fallbackCount;
+    private long _doubleDisposeCount;
+    private long _monitorErrorCount;
+    private volatile bool _disposed;
+    private int _slabsReleased;
+
+    /// <summary>Initializes a new pool.</summary>
+    /// <param name="options">The settings; null for the defaults.</param>
+    public DirectBufferPool(DirectBufferPoolOptions? options = null)
+    {
+        options ??= new DirectBufferPoolOptions();
+        Name = options.Name;
+        MaxPooledBufferSize = Math.Min(options.MaxPooledBufferSize, options.MaxBufferSize);
+        _maxBufferSize = options.MaxBufferSize;
+        _defaultBufferSize = Math.Min(DefaultBufferSize, _maxBufferSize);
+        _allocator = options.Allocator;
+        _budget = new CapacityBudget(options.CapacityBytes);
+        _classes = new SizeClass[SizeClasses.CountFor(MaxPooledBufferSize)];
+        for (int i = 0; i < _classes.Length; i++)
+        {
+            _classes[i] = new SizeClass(SizeClasses.BlockSizeOf(i), _allocator);
+        }
+
+        _monitor = options.Monitor ?? BufferMonitor.Shared;
+        _residentMonitor = _monitor as ResidentBufferMonitor;
+        _logger = options.LoggerFactory.CreateLogger<DirectBufferPool>();
+        _fallbackWarnings = new WarningRateLimiter(options.TimeProvider, s_warningInterval);
+        _doubleDisposeWarnings = new WarningRateLimiter(options.TimeProvider, s_warningInterval);
+    }
+
+    /// <summary>Gets the pool's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Gets the largest buffer served from the pool's slabs; larger requests are served unpooled.</summary>
+    public int MaxPooledBufferSize { get; }
+
+    /// <summary>Gets the largest request <see cref="Rent(int, BufferType)"/> accepts.</summary>
+    public override int MaxBufferSize => _maxBufferSize;
+
+    /// <summary>Gets the monitor this pool reports to.</summary>
+    public IBufferMonitor Monitor => _monitor;
+
+    /// <summary>Gets the number of leases rented and not yet disposed.</summary>
+    public long OutstandingCount => Math.Max(0, Volatile.Read(ref _outstanding));
+
+    /// <summary>Rents a <see cref="BufferType.Normal"/> buffer of at least <paramref name="minBufferSize"/> bytes.</summary>
+    /// <param name="minBufferSize">The least number of bytes needed, from 0 to <see cref="MaxBufferSize"/>, or -1 for <see cref="DefaultBufferSize"/>.</param>
+    /// <returns>A lease the caller must dispose exactly once.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="OutOfMemoryException">Native memory could not be allocated.</exception>
+    public override DirectBuffer Rent(int minBufferSize = -1) => Rent(minBufferSize, BufferType.Normal);
+
+    /// <summary>Rents a buffer of at least <paramref name="minBufferSize"/> bytes, declaring how long it is expected to stay out.</summary>
+    /// <param name="minBufferSize">The least number of bytes needed, from 0 to <see cref="MaxBufferSize"/>, or -1 for <see cref="DefaultBufferSize"/>.</param>
+    /// <param name="bufferType"><see cref="BufferType.Pool"/> for a buffer resident by design (a connection's read buffer), <see cref="BufferType.Normal"/> otherwise.</param>
+    /// <returns>A lease the caller must dispose exactly once.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minBufferSize"/> or <paramref name="bufferType"/> is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="OutOfMemoryException">Native memory could not be allocated.</exception>
+    public DirectBuffer Rent(int minBufferSize, BufferType bufferType)
+    {
+        if ((uint)minBufferSize > (uint)_maxBufferSize)
+        {
+            if (minBufferSize != -1)
+            {
+                ThrowBufferSizeOutOfRange(minBufferSize);
+            }
+
+            minBufferSize = _defaultBufferSize;
+        }
+
+        if ((uint)bufferType > (uint)BufferType.Pool)
+        {
+            ThrowBufferTypeOutOfRange(bufferType);
+        }
+
+        AcquireReference();
+
+        byte* pointer;
+        int length;
+        int sizeClass = -1;
+        int block = -1;
+        try
+        {
+            if (minBufferSize <= MaxPooledBufferSize)
+            {
+                sizeClass = SizeClasses.IndexOf(minBufferSize);
+                SizeClass blocks = _classes[sizeClass];
+                block = blocks.TryPop(out pointer);
+                if (block < 0)
+                {
+                    block = blocks.GrowAndPop(_budget, out pointer);
+                }
+
+                length = blocks.BlockSize;
+                if (block < 0)
+                {
+                    length = Math.Max(minBufferSize, 1);
+                    pointer = AllocateUnpooled(length, "the pool's capacity is used up");
+                }
+            }
+            else
+            {
+                length = minBufferSize;
+                pointer = AllocateUnpooled(length, "it is larger than the largest pooled size");
+            }
+        }
+        catch
+        {
+            ReleaseReference();
+            throw;
+        }
+
+        // One read of the switch per rent. With the monitor on, every lease is a fresh object so that stale
+        // use is caught; with it off, lease objects are reused and nothing else below touches the monitor.
+        bool monitoring = _residentMonitor is not null ? _residentMonitor.IsEnabled : _monitor.IsEnabled;
+        DirectBuffer lease = monitoring ? new DirectBuffer(reusable: false) : _leases.Get();
+        lease.Initialize(this, pointer, length, minBufferSize, sizeClass, block, LeaseIds.Next(), bufferType);
+
+        Interlocked.Increment(ref _totalRents);
+        long inUse = Interlocked.Add(ref _inUseBytes, length);
+        if (inUse > Volatile.Read(ref _highWaterBytes))
+        {
+            RaiseHighWater(inUse);
+        }
+
+        if (block < 0)
+        {
+            Interlocked.Add(ref _unpooledInUseBytes, length);
+        }
+
+        if (monitoring)
+        {
+            Track(lease);
+        }
+
+        return lease;
+    }
+
+    /// <summary>Returns a point-in-time view of the pool's memory and counters.</summary>
+    public DirectBufferPoolStatistics GetStatistics()
+    {
+        long reserved = _budget.ReservedBytes;
+        long inUse = Volatile.Read(ref _inUseBytes);
+        long unpooled = Volatile.Read(ref _unpooledInUseBytes);
+        return new DirectBufferPoolStatistics
+        {
+            Name = Name,
+            CapacityBytes = _budget.CapacityBytes,
+            ReservedBytes = reserved,
+            InUseBytes = inUse,
+            UnpooledInUseBytes = unpooled,
+            FreeBytes = Math.Max(0, reserved - (inUse - unpooled)),
+            HighWaterBytes = Volatile.Read(ref _highWaterBytes),
+            OutstandingCount = OutstandingCount,
+            TotalRents = Volatile.Read(ref _totalRents),
+            FallbackCount = Volatile.Read(ref _fallbackCount),
+            DoubleDisposeCount = Volatile.Read(ref _doubleDisposeCount),
+            MonitorErrorCount = Volatile.Read(ref _monitorErrorCount),
+            IsDisposed = _disposed,
+        };
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"DirectBufferPool {Name}";
+
+    /// <summary>Takes a returned lease's block back. Called once per lease, by the thread that won its dispose.</summary>
+    internal void Return(DirectBuffer lease)
+    {
+        if (lease.IsTracked)
+        {
+            try
+            {
+                _monitor.OnFreed(lease.Id);
+            }
+            catch (Exception ex)
+            {
+                OnMonitorFailed(ex, nameof(IBufferMonitor.OnFreed), lease.Id);
+            }
+        }
+
+        int length = lease.Length;
+        if (lease.IsPooled)
+        {
+            _classes[lease.SizeClass].Push(lease.Block);
+        }
+        else
+        {
+            // Safe: this lease alone owned the allocation, and the state exchange in Dispose lets one caller here.
+            _allocator.Free(lease.Pointer);
+            Interlocked.Add(ref _unpooledInUseBytes, -length);
+        }
+
+        Interlocked.Add(ref _inUseBytes, -length);
+        if (lease.IsReusable)
+        {
+            _leases.Return(lease);
+        }
+
+        ReleaseReference();
+    }
+
+    internal void OnDoubleDispose(DirectBuffer lease)
+    {
+        Interlocked.Increment(ref _doubleDisposeCount);
+        if (_logger.IsEnabled(LogLevel.Warning) && _doubleDisposeWarnings.ShouldLog(out _))
+        {
+            Log.DoubleDispose(_logger, lease.Id, Name);
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+
+        // Pairs with the increment-then-check in AcquireReference: either a racing Rent sees _disposed, or we
+        // see its reference and leave the release to whoever drops the count to zero.
+        Interlocked.MemoryBarrier();
+        long outstanding = Volatile.Read(ref _outstanding);
+        if (outstanding == 0)
+        {
+            ReleaseSlabs();
+        }
+        else
+        {
+            Log.PoolDisposedWithOutstanding(_logger, Name, outstanding);
+        }
+    }
+
+    private void AcquireReference()
+    {
+        Interlocked.Increment(ref _outstanding);
+        if (_disposed)
+        {
+            ReleaseReference();
+            ThrowDisposed();
+        }
+    }
+
+    private void ReleaseReference()
+    {
+        if (Interlocked.Decrement(ref _outstanding) == 0 && _disposed)
+        {
+            ReleaseSlabs();
+        }
+    }
+
+    private void ReleaseSlabs()
+    {
+        // A Rent that raced with Dispose can drop the count to zero a second time; only the first release frees.
+        if (Interlocked.Exchange(ref _slabsReleased, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (SizeClass blocks in _classes)
+        {
+            blocks.Release(_budget);
+        }
+    }
+
+    private byte* AllocateUnpooled(int length, string reason)
+    {
+        byte* pointer = (byte*)_allocator.Allocate((nuint)length);
+        long total = Interlocked.Increment(ref _fallbackCount);
+        if (_logger.IsEnabled(LogLevel.Warning) && _fallbackWarnings.ShouldLog(out long sinceLast))
+        {
+            Log.FallbackAllocation(_logger, Name, length, reason, sinceLast, total);
+        }
+
+        return pointer;
+    }
+
+    private void Track(DirectBuffer lease)
+    {
+        try
+        {
+            var allocation = new BufferAllocation(
+                lease.Id, (nint)lease.Pointer, lease.RequestedSize, lease.Length, lease.BufferType, Name, lease.IsPooled);
+            bool recorded = _residentMonitor is not null
+                ? _residentMonitor.Record(in allocation)
+                : _monitor.OnAllocated(in allocation);
+            if (recorded)
+            {
+                lease.MarkTracked();
+            }
+        }
+        catch (Exception ex)
+        {
+            OnMonitorFailed(ex, nameof(IBufferMonitor.OnAllocated), lease.Id);
+        }
+    }
+
+    private void OnMonitorFailed(Exception exception, string operation, long bufferId)
+    {
+        Interlocked.Increment(ref _monitorErrorCount);
+        Log.MonitorFailed(_logger, exception, operation, bufferId, Name);
+    }
+
+    private void RaiseHighWater(long inUse)
+    {
+        long seen = Volatile.Read(ref _highWaterBytes);
+        while (inUse > seen)
+        {
+            long previous = Interlocked.CompareExchange(ref _highWaterBytes, inUse, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
+
+    [DoesNotReturn]
+    private void ThrowBufferSizeOutOfRange(int minBufferSize) =>
+        throw new ArgumentOutOfRangeException(
+            nameof(minBufferSize),
+            minBufferSize,
+            $"minBufferSize must be between 0 and {_maxBufferSize} (the pool's MaxBufferSize), or -1 for the default size.");
+
+    [DoesNotReturn]
+    private static void ThrowBufferTypeOutOfRange(BufferType bufferType) =>
+        throw new ArgumentOutOfRangeException(nameof(bufferType), bufferType, "bufferType must be BufferType.Normal or BufferType.Pool.");
+
+    [DoesNotReturn]
+    private void ThrowDisposed() => throw new ObjectDisposedException(nameof(DirectBufferPool), $"Pool {Name} has been disposed.");
+
+    private sealed class LeasePolicy : PooledObjectPolicy<DirectBuffer>
+    {
+        public override DirectBuffer Create() => new(reusable: true);
+
+        public override bool Return(DirectBuffer obj) => true;
+    }
+}

@@ -1,0 +1,119 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OffHeapTracker.Native;
+
+namespace OffHeapTracker;
+
+/// <summary>Settings for a <see cref="DirectBufferPool"/>; read once, when the pool is created.</summary>
+public sealed class DirectBufferPoolOptions
+{
+    /// <summary>The default <see cref="CapacityBytes"/>: 256 MiB.</summary>
+    public const long DefaultCapacityBytes = 256L * 1024 * 1024;
+
+    /// <summary>The default <see cref="MaxPooledBufferSize"/>: 1 MiB.</summary>
+    public const int DefaultMaxPooledBufferSize = 1024 * 1024;
+
+    private string _name = "default";
+    private int _maxPooledBufferSize = DefaultMaxPooledBufferSize;
+    private int _maxBufferSize = Array.MaxLength;
+    private long _capacityBytes = DefaultCapacityBytes;
+    private IBufferMonitor? _monitor;
+    private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
+    private TimeProvider _timeProvider = TimeProvider.System;
+
+    /// <summary>Gets or sets the pool's name, shown in statistics, logs and every resident record.</summary>
+    /// <value>The default is <c>"default"</c>.</value>
+    /// <exception cref="ArgumentException">The value is null, empty or white space.</exception>
+    public string Name
+    {
+        get => _name;
+        set
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(value, nameof(Name));
+            _name = value;
+        }
+    }
+
+    /// <summary>Gets or sets the largest buffer the pool keeps in its slabs; larger requests are served unpooled.</summary>
+    /// <value>The default is 1 MiB (<see cref="DefaultMaxPooledBufferSize"/>).</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a power of two between 512 and 16 MiB.</exception>
+    public int MaxPooledBufferSize
+    {
+        get => _maxPooledBufferSize;
+        set
+        {
+            if (value < SizeClasses.MinBlockSize || value > SizeClasses.MaxBlockSize || !int.IsPow2(value))
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(MaxPooledBufferSize),
+                    value,
+                    $"{nameof(MaxPooledBufferSize)} must be a power of two between {SizeClasses.MinBlockSize} and {SizeClasses.MaxBlockSize}.");
+            }
+
+            _maxPooledBufferSize = value;
+        }
+    }
+
+    /// <summary>Gets or sets the largest request <see cref="DirectBufferPool.Rent(int, BufferType)"/> accepts; it is also the pool's <see cref="System.Buffers.MemoryPool{T}.MaxBufferSize"/>.</summary>
+    /// <value>The default is <see cref="Array.MaxLength"/>, the largest managed array.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 512 or above <see cref="Array.MaxLength"/>.</exception>
+    public int MaxBufferSize
+    {
+        get => _maxBufferSize;
+        set
+        {
+            Guard.InRange(value, SizeClasses.MinBlockSize, Array.MaxLength, nameof(MaxBufferSize));
+            _maxBufferSize = value;
+        }
+    }
+
+    /// <summary>Gets or sets how many bytes of native slabs the pool may hold; once they are all in use, further requests are served unpooled.</summary>
+    /// <value>The default is 256 MiB (<see cref="DefaultCapacityBytes"/>). Zero makes every buffer unpooled (tracked, but never reused).</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public long CapacityBytes
+    {
+        get => _capacityBytes;
+        set
+        {
+            Guard.InRange(value, 0, long.MaxValue, nameof(CapacityBytes));
+            _capacityBytes = value;
+        }
+    }
+
+    /// <summary>Gets or sets the monitor told of every allocation and free while it is enabled.</summary>
+    /// <value>The default is null, meaning the process-wide <see cref="BufferMonitor.Shared"/>.</value>
+    public IBufferMonitor? Monitor
+    {
+        get => _monitor;
+        set => _monitor = value;
+    }
+
+    /// <summary>Gets or sets the factory for the pool's logger.</summary>
+    /// <value>The default is <see cref="NullLoggerFactory.Instance"/>.</value>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public ILoggerFactory LoggerFactory
+    {
+        get => _loggerFactory;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(LoggerFactory));
+            _loggerFactory = value;
+        }
+    }
+
+    /// <summary>Gets or sets the clock used to rate-limit warnings.</summary>
+    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public TimeProvider TimeProvider
+    {
+        get => _timeProvider;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(TimeProvider));
+            _timeProvider = value;
+        }
+    }
+
+    /// <summary>Gets or sets the native allocator; tests replace it to inject failures.</summary>
+    internal INativeAllocator Allocator { get; set; } = NativeAllocator.Instance;
+}

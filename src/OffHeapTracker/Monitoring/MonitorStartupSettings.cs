@@ -1,0 +1,31 @@
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>Reads the startup switches of the process-wide monitor: the .NET counterpart of dble's <c>-DenableMemoryBufferMonitor</c> flags.</summary>
+/// <remarks>
+/// An AppContext switch (set in a project file with <c>RuntimeHostConfigurationOption</c>) is the build-time
+/// default; an environment variable, set where the process is deployed, overrides it. Environment values
+/// <c>1</c>/<c>true</c> and <c>0</c>/<c>false</c> are understood (case-insensitive); anything else is ignored.
+/// </remarks>
+internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool)
+{
+    public static MonitorStartupSettings FromProcess() =>
+        Read(Environment.GetEnvironmentVariable, static name => AppContext.TryGetSwitch(name, out bool value) ? value : null);
+
+    public static MonitorStartupSettings Read(Func<string, string?> environment, Func<string, bool?> appContextSwitch)
+    {
+        bool enabled = ParseFlag(environment(BufferMonitor.EnabledEnvironmentVariable))
+            ?? appContextSwitch(BufferMonitor.EnabledSwitch)
+            ?? false;
+        bool recordPool = ParseFlag(environment(BufferMonitor.RecordPoolEnvironmentVariable))
+            ?? appContextSwitch(BufferMonitor.RecordPoolSwitch)
+            ?? true;
+        return new MonitorStartupSettings(enabled, recordPool);
+    }
+
+    private static bool? ParseFlag(string? value) => value?.Trim().ToUpperInvariant() switch
+    {
+        "1" or "TRUE" => true,
+        "0" or "FALSE" => false,
+        _ => null,
+    };
+}

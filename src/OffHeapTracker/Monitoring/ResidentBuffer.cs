@@ -1,0 +1,38 @@
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>One buffer still rented when the monitor was queried: a row of dble's <c>dble_memory_resident</c> table.</summary>
+public sealed record ResidentBuffer
+{
+    /// <summary>Gets the lease's id (<see cref="DirectBuffer.Id"/>).</summary>
+    public required long Id { get; init; }
+
+    /// <summary>Gets how long the buffer had been rented when the query ran, in seconds.</summary>
+    public required double AliveSeconds { get; init; }
+
+    /// <summary>Gets the allocating stack, innermost frame first, one per line; the first line is the code that called <c>Rent</c>. Empty when stacks are not captured.</summary>
+    public required string StackTrace { get; init; }
+
+    /// <summary>Gets the type declared at rent.</summary>
+    public required BufferType BufferType { get; init; }
+
+    /// <summary>Gets the size the caller asked for, in bytes.</summary>
+    public required int AllocateSize { get; init; }
+
+    /// <summary>Gets the size of the buffer handed out, in bytes.</summary>
+    public required int ActualSize { get; init; }
+
+    /// <summary>Gets when the buffer was rented.</summary>
+    public required DateTimeOffset AllocateTime { get; init; }
+
+    /// <summary>Gets the ambient context at rent (see <see cref="BufferMonitor.BeginContext"/>), or null when there was none.</summary>
+    public required string? Context { get; init; }
+
+    /// <summary>Gets the name of the pool that served the buffer.</summary>
+    public required string PoolName { get; init; }
+
+    /// <summary>Gets the managed id of the thread that rented the buffer.</summary>
+    public required int ThreadId { get; init; }
+
+    /// <summary>Gets the native address of the buffer's first byte.</summary>
+    public required nint Address { get; init; }
+}

@@ -1,0 +1,261 @@
+using Microsoft.Extensions.Logging;
+using OffHeapTracker.Diagnostics;
+
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>The monitor that keeps a table of every outstanding buffer (id, stack, size, type, time, context) while it is enabled.</summary>
+/// <remarks>
+/// <para>
+/// Off by default; <see cref="Enable"/> starts recording buffers rented from then on (buffers rented before are
+/// never recorded, and their return is a no-op here). <see cref="Disable"/> stops recording and drops every
+/// record. <see cref="GetResident"/> lists what is still out, hiding buffers younger than a minimum age at
+/// query time (1 s by default), as dble does.
+/// </para>
+/// <para>
+/// All members are thread-safe. <see cref="Enable"/> and <see cref="Disable"/> may race with any number of
+/// rents and returns: no record added by a rent that raced with <see cref="Disable"/> survives it.
+/// </para>
+/// <para>
+/// The monitor holds no reference to a lease, removes a record in O(1) when its buffer is returned, and is
+/// bounded by <see cref="ResidentBufferMonitorOptions.MaxRecords"/> and
+/// <see cref="ResidentBufferMonitorOptions.MaxStacks"/>; buffers beyond those bounds are counted in
+/// <see cref="DroppedRecords"/>, never recorded.
+/// </para>
+/// </remarks>
+public sealed class ResidentBufferMonitor : IBufferMonitor
+{
+    /// <summary>The default minimum age of <see cref="GetResident"/>: buffers younger than 1 s are usually about to come back.</summary>
+    public static readonly TimeSpan DefaultMinAge = TimeSpan.FromSeconds(1);
+
+    private readonly Lock _switchLock = new();
+    private readonly TimeProvider _time;
+    private readonly long _originTimestamp;
+    private readonly DateTimeOffset _originTime;
+    private readonly StackInterner _stacks;
+    private readonly int _maxRecords;
+    private readonly int _stackTraceDepth;
+    private readonly bool _stackTraceFileInfo;
+
+    private ResidentTable _table = new();
+    private volatile bool _enabled;
+    private volatile bool _recordPool;
+    private volatile ILogger _logger;
+    private long _droppedRecords;
+    private int _fullWarned;
+
+    /// <summary>Initializes a new, disabled monitor.</summary>
+    /// <param name="options">The settings; null for the defaults.</param>
+    public ResidentBufferMonitor(ResidentBufferMonitorOptions? options = null)
+    {
+        options ??= new ResidentBufferMonitorOptions();
+        _time = options.TimeProvider;
+        _originTimestamp = _time.GetTimestamp();
+        _originTime = _time.GetUtcNow();
+        _stacks = new StackInterner(options.MaxStacks);
+        _maxRecords = options.MaxRecords;
+        _stackTraceDepth = options.StackTraceDepth;
+        _stackTraceFileInfo = options.StackTraceFileInfo;
+        _recordPool = options.RecordPool;
+        _logger = options.LoggerFactory.CreateLogger<ResidentBufferMonitor>();
+    }
+
+    /// <summary>Gets a value indicating whether new buffers are being recorded.</summary>
+    public bool IsEnabled => _enabled;
+
+    /// <summary>Gets or sets a value indicating whether new <see cref="BufferType.Pool"/> buffers are recorded (dble's <c>enableMemoryBufferMonitorRecordPool</c>). Takes effect for the next rent.</summary>
+    public bool RecordPool
+    {
+        get => _recordPool;
+        set => _recordPool = value;
+    }
+
+    /// <summary>Gets how many frames of each stack are kept.</summary>
+    public int StackTraceDepth => _stackTraceDepth;
+
+    /// <summary>Gets the most records kept at once.</summary>
+    public int MaxRecords => _maxRecords;
+
+    /// <summary>Gets the number of records held now, young ones included.</summary>
+    public int Count => Volatile.Read(ref _table).Count;
+
+    /// <summary>Gets the number of buffers not recorded because a bound was reached, since the monitor was created.</summary>
+    public long DroppedRecords => Volatile.Read(ref _droppedRecords);
+
+    /// <summary>Gets the number of distinct allocation stacks interned.</summary>
+    public int InternedStackCount => _stacks.Count;
+
+    /// <summary>Sets the factory for the monitor's logger, for a monitor created before logging was configured (such as <see cref="BufferMonitor.Shared"/>).</summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public ILoggerFactory LoggerFactory
+    {
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _logger = value.CreateLogger<ResidentBufferMonitor>();
+        }
+    }
+
+    /// <summary>Starts recording buffers rented from now on. Does nothing if already enabled.</summary>
+    public void Enable()
+    {
+        lock (_switchLock)
+        {
+            if (_enabled)
+            {
+                return;
+            }
+
+            // A fresh table before the flag: a rent that saw the flag sees this table or a later one.
+            Volatile.Write(ref _table, new ResidentTable());
+            _fullWarned = 0;
+            _enabled = true;
+        }
+
+        Log.MonitorEnabled(_logger, _stackTraceDepth, _recordPool, _maxRecords);
+    }
+
+    /// <summary>Stops recording and drops every record. Does nothing if already disabled.</summary>
+    /// <remarks>
+    /// Unlike dble, which clears its map and then flips its flag (so a rent in between leaves a record behind),
+    /// this flips the flag first and then swaps in an empty table; a rent that raced with both notices and
+    /// removes its own record (see <see cref="Record"/>).
+    /// </remarks>
+    public void Disable()
+    {
+        ResidentTable dropped;
+        lock (_switchLock)
+        {
+            if (!_enabled)
+            {
+                return;
+            }
+
+            _enabled = false;
+            Interlocked.MemoryBarrier();
+            dropped = Interlocked.Exchange(ref _table, new ResidentTable());
+        }
+
+        Log.MonitorDisabled(_logger, dropped.Count);
+    }
+
+    /// <summary>Lists the buffers still rented that are at least <paramref name="minAge"/> old, oldest first.</summary>
+    /// <param name="minAge">The youngest age listed; null for <see cref="DefaultMinAge"/> (1 s), <see cref="TimeSpan.Zero"/> for everything.</param>
+    /// <param name="type">Only buffers of this type; null for both.</param>
+    /// <returns>A snapshot; later rents and returns do not change it.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minAge"/> is negative, or <paramref name="type"/> is not a defined value.</exception>
+    public IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null)
+    {
+        TimeSpan threshold = minAge ?? DefaultMinAge;
+        Guard.InRange(threshold, TimeSpan.Zero, TimeSpan.MaxValue, nameof(minAge));
+        if (type is { } t && (uint)t > (uint)BufferType.Pool)
+        {
+            throw new ArgumentOutOfRangeException(nameof(type), t, "type must be BufferType.Normal, BufferType.Pool or null.");
+        }
+
+        ResidentTable table = Volatile.Read(ref _table);
+        long now = _time.GetTimestamp();
+        var rows = new List<KeyValuePair<long, ResidentRecord>>();
+        foreach (KeyValuePair<long, ResidentRecord> row in table.Records)
+        {
+            if ((type is null || row.Value.BufferType == type) && _time.GetElapsedTime(row.Value.Timestamp, now) >= threshold)
+            {
+                rows.Add(row);
+            }
+        }
+
+        rows.Sort(static (a, b) =>
+        {
+            int byTime = a.Value.Timestamp.CompareTo(b.Value.Timestamp);
+            return byTime != 0 ? byTime : a.Key.CompareTo(b.Key);
+        });
+
+        var result = new ResidentBuffer[rows.Count];
+        for (int i = 0; i < result.Length; i++)
+        {
+            (long id, ResidentRecord record) = rows[i];
+            result[i] = new ResidentBuffer
+            {
+                Id = id,
+                AliveSeconds = _time.GetElapsedTime(record.Timestamp, now).TotalSeconds,
+                StackTrace = record.Stack?.Text ?? string.Empty,
+                BufferType = record.BufferType,
+                AllocateSize = record.RequestedSize,
+                ActualSize = record.ActualSize,
+                AllocateTime = _originTime + _time.GetElapsedTime(_originTimestamp, record.Timestamp),
+                Context = record.Context,
+                PoolName = record.PoolName,
+                ThreadId = record.ThreadId,
+                Address = record.Address,
+            };
+        }
+
+        return result;
+    }
+
+    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation);
+
+    void IBufferMonitor.OnFreed(long id) => Volatile.Read(ref _table).TryRemove(id);
+
+    /// <summary>Records a buffer; runs on the renting thread, inside <c>Rent</c>, so the captured stack shows the caller.</summary>
+    internal bool Record(in BufferAllocation allocation)
+    {
+        if (!_enabled || (allocation.BufferType == BufferType.Pool && !_recordPool))
+        {
+            return false;
+        }
+
+        ResidentTable table = Volatile.Read(ref _table);
+        if (table.Count >= _maxRecords)
+        {
+            OnDropped(_maxRecords, "records");
+            return false;
+        }
+
+        InternedStack? stack = null;
+        if (_stackTraceDepth > 0)
+        {
+            stack = _stacks.Capture(_stackTraceDepth, _stackTraceFileInfo);
+            if (stack is null)
+            {
+                OnDropped(_stacks.MaxStacks, "distinct stacks");
+                return false;
+            }
+        }
+
+        var record = new ResidentRecord(
+            allocation.Address,
+            _time.GetTimestamp(),
+            allocation.RequestedSize,
+            allocation.ActualSize,
+            allocation.BufferType,
+            Environment.CurrentManagedThreadId,
+            allocation.PoolName,
+            BufferContext.Current,
+            stack);
+        if (!table.TryAdd(allocation.Id, record, _maxRecords))
+        {
+            OnDropped(_maxRecords, "records");
+            return false;
+        }
+
+        // Disable writes the flag, then swaps the table. If our add landed after the swap began, this read
+        // (ordered after the add by the barrier) sees the flag down or a different table, and we undo the add.
+        Interlocked.MemoryBarrier();
+        if (!_enabled || !ReferenceEquals(Volatile.Read(ref _table), table))
+        {
+            table.TryRemove(allocation.Id);
+            return false;
+        }
+
+        return true;
+    }
+
+    private void OnDropped(int limit, string what)
+    {
+        Interlocked.Increment(ref _droppedRecords);
+        if (Interlocked.Exchange(ref _fullWarned, 1) == 0)
+        {
+            Log.RecordsDropped(_logger, limit, what);
+        }
+    }
+}

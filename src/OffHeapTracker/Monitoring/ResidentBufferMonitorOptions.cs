@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>Settings for a <see cref="ResidentBufferMonitor"/>; read once, when it is created.</summary>
+public sealed class ResidentBufferMonitorOptions
+{
+    /// <summary>The largest <see cref="StackTraceDepth"/>.</summary>
+    public const int MaxStackTraceDepth = 256;
+
+    private int _stackTraceDepth = 16;
+    private int _maxRecords = 1_000_000;
+    private int _maxStacks = 65_536;
+    private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
+    private TimeProvider _timeProvider = TimeProvider.System;
+
+    /// <summary>Gets or sets how many frames of each allocation stack are kept, counted from the caller of <c>Rent</c>. Zero captures no stacks.</summary>
+    /// <value>The default is 16.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not between 0 and 256.</exception>
+    public int StackTraceDepth
+    {
+        get => _stackTraceDepth;
+        set
+        {
+            Guard.InRange(value, 0, MaxStackTraceDepth, nameof(StackTraceDepth));
+            _stackTraceDepth = value;
+        }
+    }
+
+    /// <summary>Gets or sets a value indicating whether stacks carry file names and line numbers (about three times the capture cost, and only where PDBs are deployed).</summary>
+    /// <value>The default is false.</value>
+    public bool StackTraceFileInfo { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether <see cref="BufferType.Pool"/> buffers are recorded; changeable later through <see cref="ResidentBufferMonitor.RecordPool"/>.</summary>
+    /// <value>The default is true.</value>
+    public bool RecordPool { get; set; } = true;
+
+    /// <summary>Gets or sets the most records kept at once; further buffers are counted in <see cref="ResidentBufferMonitor.DroppedRecords"/> instead.</summary>
+    /// <value>The default is 1,000,000.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not between 1 and <see cref="int.MaxValue"/>.</exception>
+    public int MaxRecords
+    {
+        get => _maxRecords;
+        set
+        {
+            Guard.InRange(value, 1, int.MaxValue, nameof(MaxRecords));
+            _maxRecords = value;
+        }
+    }
+
+    /// <summary>Gets or sets the most distinct allocation stacks kept; a buffer with a new stack beyond that is counted as dropped.</summary>
+    /// <value>The default is 65,536.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not between 1 and <see cref="int.MaxValue"/>.</exception>
+    public int MaxStacks
+    {
+        get => _maxStacks;
+        set
+        {
+            Guard.InRange(value, 1, int.MaxValue, nameof(MaxStacks));
+            _maxStacks = value;
+        }
+    }
+
+    /// <summary>Gets or sets the clock for allocation times and ages.</summary>
+    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public TimeProvider TimeProvider
+    {
+        get => _timeProvider;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(TimeProvider));
+            _timeProvider = value;
+        }
+    }
+
+    /// <summary>Gets or sets the factory for the monitor's logger.</summary>
+    /// <value>The default is <see cref="NullLoggerFactory.Instance"/>.</value>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public ILoggerFactory LoggerFactory
+    {
+        get => _loggerFactory;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(LoggerFactory));
+            _loggerFactory = value;
+        }
+    }
+}

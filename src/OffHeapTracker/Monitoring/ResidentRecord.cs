@@ -1,0 +1,17 @@
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>What the monitor keeps per tracked buffer: values only, never a reference to the lease.</summary>
+/// <remarks>
+/// Holding no reference to the <see cref="DirectBuffer"/> is what keeps the monitor from becoming the leak it
+/// hunts (the lesson of the JDBC cleanup thread in the second seed): a dropped lease stays collectable.
+/// </remarks>
+internal readonly record struct ResidentRecord(
+    nint Address,
+    long Timestamp,
+    int RequestedSize,
+    int ActualSize,
+    BufferType BufferType,
+    int ThreadId,
+    string PoolName,
+    string? Context,
+    InternedStack? Stack);

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>Turns captured frames into readable lines: <c>Namespace.Type.Method(ParamType, ...)</c>, one per frame.</summary>
+/// <remarks>Async and iterator state machines are shown as the method the programmer wrote, as <see cref="StackTrace.ToString()"/> does.</remarks>
+internal static class StackFrameFormatter
+{
+    public static string Format(StackFrame[] frames)
+    {
+        var builder = new StringBuilder(frames.Length * 64);
+        for (int i = 0; i < frames.Length; i++)
+        {
+            if (i > 0)
+            {
+                builder.Append('\n');
+            }
+
+            AppendFrame(builder, frames[i]);
+        }
+
+        return builder.ToString();
+    }
+
+    private static void AppendFrame(StringBuilder builder, StackFrame frame)
+    {
+        MethodBase? method = frame.GetMethod();
+        if (method is null)
+        {
+            builder.Append("<unknown>");
+            return;
+        }
+
+        Type? type = method.DeclaringType;
+        string name = method.Name;
+
+        // Compiler-generated state machines: <Method>d__3.MoveNext() inside Outer becomes Outer.Method().
+        if (type is { DeclaringType: not null } && name == "MoveNext" && type.Name.StartsWith('<'))
+        {
+            int end = type.Name.IndexOf('>', StringComparison.Ordinal);
+            if (end > 1)
+            {
+                name = type.Name[1..end];
+                type = type.DeclaringType;
+                method = null;
+            }
+        }
+
+        if (type is not null)
+        {
+            AppendType(builder, type);
+            builder.Append('.');
+        }
+
+        builder.Append(name).Append('(');
+        if (method is not null)
+        {
+            ParameterInfo[] parameters = method.GetParameters();
+            for (int i = 0; i < parameters.Length; i++)
+            {
+                if (i > 0)
+                {
+                    builder.Append(", ");
+                }
+
+                AppendType(builder, parameters[i].ParameterType, qualified: false);
+            }
+        }
+
+        builder.Append(')');
+
+        string? file = frame.GetFileName();
+        if (file is not null)
+        {
+            builder.Append(" in ").Append(file).Append(":line ").Append(frame.GetFileLineNumber());
+        }
+    }
+
+    private static void AppendType(StringBuilder builder, Type type, bool qualified = true)
+    {
+        if (type.IsGenericParameter)
+        {
+            builder.Append(type.Name);
+            return;
+        }
+
+        if (type.HasElementType && type.GetElementType() is { } element)
+        {
+            AppendType(builder, element, qualified);
+            builder.Append(type.IsArray ? "[]" : type.IsByRef ? "&" : "*");
+            return;
+        }
+
+        if (type.DeclaringType is { } outer && !type.IsGenericParameter)
+        {
+            AppendType(builder, outer, qualified);
+            builder.Append('.');
+        }
+        else if (qualified && !string.IsNullOrEmpty(type.Namespace))
+        {
+            builder.Append(type.Namespace).Append('.');
+        }
+
+        string name = type.Name;
+        int tick = name.IndexOf('`', StringComparison.Ordinal);
+        builder.Append(tick < 0 ? name : name[..tick]);
+        if (type.IsGenericType && tick >= 0)
+        {
+            builder.Append('<');
+            Type[] arguments = type.GetGenericArguments();
+            for (int i = 0; i < arguments.Length; i++)
+            {
+                if (i > 0)
+                {
+                    builder.Append(',');
+                }
+
+                AppendType(builder, arguments[i], qualified: false);
+            }
+
+            builder.Append('>');
+        }
+    }
+}

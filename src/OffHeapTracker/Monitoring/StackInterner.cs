@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Reflection;
+
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>Captures allocation stacks as frames and shares one <see cref="InternedStack"/> per distinct stack.</summary>
+/// <remarks>
+/// Identity is (method, IL offset) per frame, hashed to 64 bits; a hash hit is confirmed frame by frame, and on a
+/// true collision the newcomer gets its own unshared entry. Bounded: past <c>maxStacks</c> distinct stacks a
+/// new stack is refused (the caller counts the buffer as dropped) so the table cannot grow without end.
+/// </remarks>
+internal sealed class StackInterner(int maxStacks)
+{
+    private static readonly Assembly s_ownAssembly = typeof(StackInterner).Assembly;
+
+    private readonly ConcurrentDictionary<long, InternedStack> _stacks = new();
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    public int MaxStacks => maxStacks;
+
+    /// <summary>Captures the current stack, skipping OffHeapTracker's frames so the first frame is the renter's caller.</summary>
+    /// <returns>The shared stack, or null if it is new and the table is full.</returns>
+    public InternedStack? Capture(int depth, bool fileInfo)
+    {
+        var trace = new StackTrace(1, fileInfo);
+        int total = trace.FrameCount;
+        int first = 0;
+        while (first < total && IsOwnFrame(trace.GetFrame(first)))
+        {
+            first++;
+        }
+
+        int count = Math.Min(depth, total - first);
+        var frames = new StackFrame[count];
+        long hash = unchecked((long)14695981039346656037UL);
+        for (int i = 0; i < count; i++)
+        {
+            StackFrame frame = trace.GetFrame(first + i)!;
+            frames[i] = frame;
+            hash = Mix(hash, frame.GetMethod()?.GetHashCode() ?? 0);
+            hash = Mix(hash, frame.GetILOffset());
+        }
+
+        if (_stacks.TryGetValue(hash, out InternedStack? existing))
+        {
+            return existing.SameFramesAs(frames) ? existing : new InternedStack(frames, hash);
+        }
+
+        if (Interlocked.Increment(ref _count) > maxStacks)
+        {
+            Interlocked.Decrement(ref _count);
+            return null;
+        }
+
+        var created = new InternedStack(frames, hash);
+        InternedStack winner = _stacks.GetOrAdd(hash, created);
+        if (!ReferenceEquals(winner, created))
+        {
+            // Another thread interned the same hash first; our slot in the count was not used.
+            Interlocked.Decrement(ref _count);
+            return winner.SameFramesAs(frames) ? winner : created;
+        }
+
+        return created;
+    }
+
+    private static bool IsOwnFrame(StackFrame? frame) => frame?.GetMethod()?.DeclaringType?.Assembly == s_ownAssembly;
+
+    private static long Mix(long hash, int value) => unchecked((hash ^ value) * 1099511628211L);
+}

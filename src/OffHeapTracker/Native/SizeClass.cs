@@ -1,0 +1,183 @@
+using System.Diagnostics;
+
+namespace OffHeapTracker.Native;
+
+/// <summary>The blocks of one size: slabs grown on demand and a lock-free free list over all their blocks.</summary>
+/// <remarks>
+/// <para>
+/// A block is named by a class-wide index: <c>slab * BlocksPerSlab + blockInSlab</c>. The free list is a Treiber
+/// stack whose head packs a 32-bit tag (high half) with <c>index + 1</c> (low half, 0 meaning empty). Every push
+/// and pop increments the tag, so a compare-and-swap that raced with a pop, push, pop of the same index (ABA)
+/// fails instead of linking a block that is in use. A 32-bit tag would have to wrap exactly between one thread's
+/// read and its CAS, four billion operations later, for ABA to slip through.
+/// </para>
+/// <para>
+/// Slabs are only added while the pool lives and only freed by <see cref="Release"/>, which the pool calls once,
+/// after every lease is back; so a pop that reads the link of a block another thread just took still reads
+/// memory that exists (the managed <see cref="Slab.Next"/> array) and merely loses its CAS.
+/// </para>
+/// </remarks>
+internal sealed unsafe class SizeClass
+{
+    private readonly INativeAllocator _allocator;
+    private readonly int _blockShift;
+    private readonly int _blocksPerSlabShift;
+    private readonly int _blockInSlabMask;
+    private readonly Lock _growLock = new();
+
+    // Copy-on-grow: a reader that popped index i reads _slabs after the CAS that published i, and every array
+    // published since slab i was added contains it.
+    private Slab[] _slabs = [];
+    private int _slabCount;
+    private long _head;
+
+    public SizeClass(int blockSize, INativeAllocator allocator)
+    {
+        Debug.Assert(int.IsPow2(blockSize));
+        _allocator = allocator;
+        BlockSize = blockSize;
+        SlabSize = Math.Max(blockSize, SizeClasses.MinSlabSize);
+        _blockShift = int.Log2(blockSize);
+        _blocksPerSlabShift = int.Log2(SlabSize / blockSize);
+        _blockInSlabMask = (1 << _blocksPerSlabShift) - 1;
+    }
+
+    public int BlockSize { get; }
+
+    public int SlabSize { get; }
+
+    public int SlabCount => Volatile.Read(ref _slabCount);
+
+    /// <summary>Takes a free block, or returns -1 when the list is empty.</summary>
+    public int TryPop(out byte* address)
+    {
+        while (true)
+        {
+            long head = Volatile.Read(ref _head);
+            int index = (int)(uint)head - 1;
+            if (index < 0)
+            {
+                address = null;
+                return -1;
+            }
+
+            Slab slab = Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift];
+            int next = Volatile.Read(ref slab.Next[index & _blockInSlabMask]);
+            if (Interlocked.CompareExchange(ref _head, Pack(NextTag(head), next), head) == head)
+            {
+                address = slab.BaseAddress + ((nint)(index & _blockInSlabMask) << _blockShift);
+                return index;
+            }
+        }
+    }
+
+    /// <summary>Gives a block back. The caller guarantees it owns <paramref name="index"/> (the lease's state CAS does).</summary>
+    public void Push(int index)
+    {
+        Slab slab = Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift];
+        ref int link = ref slab.Next[index & _blockInSlabMask];
+        while (true)
+        {
+            long head = Volatile.Read(ref _head);
+            link = (int)(uint)head;
+
+            // The CAS is a full fence, so the link above is visible before the block is.
+            if (Interlocked.CompareExchange(ref _head, Pack(NextTag(head), index + 1), head) == head)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Adds a slab if the budget allows (serialised per class; the fast path never waits for it) and takes one block.</summary>
+    /// <returns>A block index, or -1 when the list is still empty and the budget has no room for another slab.</returns>
+    /// <exception cref="OutOfMemoryException">The native allocation failed; nothing changed.</exception>
+    public int GrowAndPop(CapacityBudget budget, out byte* address)
+    {
+        lock (_growLock)
+        {
+            // Another thread may have grown the class, or returned a block, while we waited for the lock.
+            int index = TryPop(out address);
+            if (index >= 0 || !budget.TryReserve(SlabSize))
+            {
+                return index;
+            }
+
+            byte* memory;
+            try
+            {
+                memory = (byte*)_allocator.AllocateAligned((nuint)SlabSize, SizeClasses.SlabAlignment);
+            }
+            catch
+            {
+                budget.Release(SlabSize);
+                throw;
+            }
+            int blockCount = 1 << _blocksPerSlabShift;
+            var slab = new Slab(memory, blockCount);
+
+            int slabIndex = _slabCount;
+            if (slabIndex == _slabs.Length)
+            {
+                var grown = new Slab[Math.Max(4, _slabs.Length * 2)];
+                Array.Copy(_slabs, grown, _slabs.Length);
+                grown[slabIndex] = slab;
+                Volatile.Write(ref _slabs, grown);
+            }
+            else
+            {
+                // Not yet visible to anyone: no index in this slab has been published.
+                _slabs[slabIndex] = slab;
+            }
+
+            Volatile.Write(ref _slabCount, slabIndex + 1);
+
+            int first = slabIndex << _blocksPerSlabShift;
+
+            // Block `first` goes to the caller; link the rest into a chain and splice it onto the list at once.
+            if (blockCount > 1)
+            {
+                for (int i = 1; i < blockCount - 1; i++)
+                {
+                    slab.Next[i] = first + i + 1 + 1;
+                }
+
+                ref int lastLink = ref slab.Next[blockCount - 1];
+                while (true)
+                {
+                    long head = Volatile.Read(ref _head);
+                    lastLink = (int)(uint)head;
+                    if (Interlocked.CompareExchange(ref _head, Pack(NextTag(head), first + 1 + 1), head) == head)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            address = memory;
+            return first;
+        }
+    }
+
+    /// <summary>Frees every slab. Called once, when no block of this class can be in use.</summary>
+    public void Release(CapacityBudget budget)
+    {
+        lock (_growLock)
+        {
+            for (int i = 0; i < _slabCount; i++)
+            {
+                // Safe: the pool calls this only after its last lease came back, and never rents again.
+                _allocator.FreeAligned(_slabs[i].BaseAddress);
+                budget.Release(SlabSize);
+            }
+
+            _slabs = [];
+            _slabCount = 0;
+            Volatile.Write(ref _head, 0);
+        }
+    }
+
+    private static long NextTag(long head) => unchecked((long)(((ulong)head & 0xFFFF_FFFF_0000_0000UL) + (1UL << 32)));
+
+    private static long Pack(long tag, int encodedIndex) => tag | (uint)encodedIndex;
+}

@@ -1,0 +1,22 @@
+namespace OffHeapTracker.Native;
+
+/// <summary>One native allocation carved into equal blocks, with the free-list links kept on the managed heap.</summary>
+/// <remarks>
+/// The links live in <see cref="Next"/>, not in the free blocks themselves: a caller that keeps writing to a
+/// buffer after returning it (a contract breach we cannot always detect) then scribbles over data, not over
+/// the free list, and can never make the pool hand one block to two renters.
+/// </remarks>
+internal sealed unsafe class Slab
+{
+    public Slab(byte* baseAddress, int blockCount)
+    {
+        BaseAddress = baseAddress;
+        Next = new int[blockCount];
+    }
+
+    /// <summary>Gets the start of the native allocation; owned by the <see cref="SizeClass"/> that created it.</summary>
+    public byte* BaseAddress { get; }
+
+    /// <summary>Gets, for each block, the encoded index of the next free block (see <see cref="SizeClass"/>).</summary>
+    public int[] Next { get; }
+}
