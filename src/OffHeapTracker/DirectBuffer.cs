@@ -98,7 +98,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     public override MemoryHandle Pin(int elementIndex = 0)
     {
         ThrowIfReturned();
-        if ((uint)elementIndex > (uint)_length)
+        if (unchecked((uint)elementIndex > (uint)_length))
         {
             Guard.ThrowOutOfRange(elementIndex, 0, _length, nameof(elementIndex));
         }

@@ -115,7 +115,8 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
     /// <exception cref="OutOfMemoryException">Native memory could not be allocated.</exception>
     public DirectBuffer Rent(int minBufferSize, BufferType bufferType)
     {
-        if ((uint)minBufferSize > (uint)_maxBufferSize)
+        // One unsigned compare rejects negatives and oversizes alike; -1 is sorted out inside.
+        if (unchecked((uint)minBufferSize > (uint)_maxBufferSize))
         {
             if (minBufferSize != -1)
             {
@@ -125,7 +126,7 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
             minBufferSize = _defaultBufferSize;
         }
 
-        if ((uint)bufferType > (uint)BufferType.Pool)
+        if (unchecked((uint)bufferType > (uint)BufferType.Pool))
         {
             ThrowBufferTypeOutOfRange(bufferType);
         }

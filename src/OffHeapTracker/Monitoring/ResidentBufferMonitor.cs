@@ -84,15 +84,13 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <summary>Gets the number of distinct allocation stacks interned.</summary>
     public int InternedStackCount => _stacks.Count;
 
-    /// <summary>Sets the factory for the monitor's logger, for a monitor created before logging was configured (such as <see cref="BufferMonitor.Shared"/>).</summary>
-    /// <exception cref="ArgumentNullException">The value is null.</exception>
-    public ILoggerFactory LoggerFactory
+    /// <summary>Replaces the monitor's logger, for a monitor created before logging was configured (such as <see cref="BufferMonitor.Shared"/>).</summary>
+    /// <param name="loggerFactory">The factory to create the logger from.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loggerFactory"/> is null.</exception>
+    public void SetLoggerFactory(ILoggerFactory loggerFactory)
     {
-        set
-        {
-            ArgumentNullException.ThrowIfNull(value);
-            _logger = value.CreateLogger<ResidentBufferMonitor>();
-        }
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        _logger = loggerFactory.CreateLogger<ResidentBufferMonitor>();
     }
 
     /// <summary>Starts recording buffers rented from now on. Does nothing if already enabled.</summary>
@@ -147,7 +145,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     {
         TimeSpan threshold = minAge ?? DefaultMinAge;
         Guard.InRange(threshold, TimeSpan.Zero, TimeSpan.MaxValue, nameof(minAge));
-        if (type is { } t && (uint)t > (uint)BufferType.Pool)
+        if (type is { } t && unchecked((uint)t > (uint)BufferType.Pool))
         {
             throw new ArgumentOutOfRangeException(nameof(type), t, "type must be BufferType.Normal, BufferType.Pool or null.");
         }

@@ -54,7 +54,7 @@ internal sealed unsafe class SizeClass
         while (true)
         {
             long head = Volatile.Read(ref _head);
-            int index = (int)(uint)head - 1;
+            int index = LowHalf(head) - 1;
             if (index < 0)
             {
                 address = null;
@@ -79,7 +79,7 @@ internal sealed unsafe class SizeClass
         while (true)
         {
             long head = Volatile.Read(ref _head);
-            link = (int)(uint)head;
+            link = LowHalf(head);
 
             // The CAS is a full fence, so the link above is visible before the block is.
             if (Interlocked.CompareExchange(ref _head, Pack(NextTag(head), index + 1), head) == head)
@@ -146,7 +146,7 @@ internal sealed unsafe class SizeClass
                 while (true)
                 {
                     long head = Volatile.Read(ref _head);
-                    lastLink = (int)(uint)head;
+                    lastLink = LowHalf(head);
                     if (Interlocked.CompareExchange(ref _head, Pack(NextTag(head), first + 1 + 1), head) == head)
                     {
                         break;
@@ -180,4 +180,7 @@ internal sealed unsafe class SizeClass
     private static long NextTag(long head) => unchecked((long)(((ulong)head & 0xFFFF_FFFF_0000_0000UL) + (1UL << 32)));
 
     private static long Pack(long tag, int encodedIndex) => tag | (uint)encodedIndex;
+
+    // The head's low half is the encoded index; the truncation is the point, so it must not be checked.
+    private static int LowHalf(long head) => unchecked((int)(uint)head);
 }

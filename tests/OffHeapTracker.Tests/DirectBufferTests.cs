@@ -1,0 +1,171 @@
+using System.Buffers;
+using OffHeapTracker.Monitoring;
+using OffHeapTracker.Tests.Support;
+
+namespace OffHeapTracker.Tests;
+
+public sealed class DirectBufferTests
+{
+    [Fact]
+    public void DisposeTwice_IsIgnoredAndCounted_AndNeverFreesTheNextOwnersBlock()
+    {
+        // Monitor on: leases are fresh objects, so the second Dispose of `first` is always recognised.
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        var logs = new CapturingLoggerFactory();
+        using var pool = Pools.Create(monitor, o => o.LoggerFactory = logs);
+
+        DirectBuffer first = pool.Rent(4096);
+        nint address = Addresses.Of(first);
+        first.Dispose();
+
+        DirectBuffer second = pool.Rent(4096);
+        Assert.Equal(address, Addresses.Of(second));
+
+        first.Dispose();
+        ((IDisposable)first).Dispose();
+
+        // Had the stale Dispose freed the block, this rent would get the same address as `second`.
+        using DirectBuffer third = pool.Rent(4096);
+        Assert.NotEqual(address, Addresses.Of(third));
+        Assert.False(second.IsDisposed);
+
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(2, stats.DoubleDisposeCount);
+        Assert.Equal(2, stats.OutstandingCount);
+        Assert.Equal(8192, stats.InUseBytes);
+        Assert.Single(logs.WithEvent("DoubleDispose"));
+        second.Dispose();
+    }
+
+    [Fact]
+    public void DisposeTwice_WithTheMonitorOff_IsIgnoredWhileTheLeaseIsUnused()
+    {
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        DirectBuffer lease = pool.Rent(4096);
+        lease.Dispose();
+        lease.Dispose();
+        Assert.Equal(1, pool.GetStatistics().DoubleDisposeCount);
+        Assert.Equal(0, pool.GetStatistics().OutstandingCount);
+        Assert.Equal(0, pool.GetStatistics().InUseBytes);
+    }
+
+    [Fact]
+    public void ConcurrentDispose_ReturnsTheBlockExactlyOnce()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+        for (int round = 0; round < 200; round++)
+        {
+            DirectBuffer lease = pool.Rent(4096);
+            Parallel.For(0, 4, _ => lease.Dispose());
+        }
+
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(0, stats.OutstandingCount);
+        Assert.Equal(0, stats.InUseBytes);
+        Assert.Equal(600, stats.DoubleDisposeCount);
+    }
+
+    [Fact]
+    public void DisposeThroughIMemoryOwner_ReturnsTheBuffer()
+    {
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        IMemoryOwner<byte> owner = pool.Rent(4096);
+        owner.Dispose();
+        owner.Dispose();
+        Assert.Equal(0, pool.OutstandingCount);
+        Assert.Equal(1, pool.GetStatistics().DoubleDisposeCount);
+    }
+
+    public static TheoryData<string, Action<DirectBuffer, Memory<byte>>> StaleUses => new()
+    {
+        { "lease.Memory", (lease, memory) => _ = lease.Memory },
+        { "lease.GetSpan()", (lease, memory) => lease.GetSpan() },
+        { "lease.Pin()", (lease, memory) => lease.Pin() },
+        { "memory.Span read", (lease, memory) => _ = memory.Span[0] },
+        { "memory.Span write", (lease, memory) => memory.Span[0] = 1 },
+        { "memory.Pin()", (lease, memory) => memory.Pin() },
+        { "memory.ToArray()", (lease, memory) => memory.ToArray() },
+    };
+
+    [Theory]
+    [MemberData(nameof(StaleUses))]
+    public void StaleUse_WithTheMonitorOn_ThrowsObjectDisposed_EvenAfterTheBlockIsReRented(string use, Action<DirectBuffer, Memory<byte>> act)
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+        DirectBuffer lease = pool.Rent(4096);
+        Memory<byte> memory = lease.Memory;
+        lease.Dispose();
+
+        using DirectBuffer next = pool.Rent(4096);
+        next.GetSpan().Fill(0x5A);
+
+        var ex = Assert.Throws<ObjectDisposedException>(() => act(lease, memory));
+        Assert.Contains("returned to its pool", ex.Message, StringComparison.Ordinal);
+        Assert.True(next.GetSpan().IndexOfAnyExcept((byte)0x5A) < 0, $"{use} touched the next owner's bytes");
+    }
+
+    [Fact]
+    public void StaleUse_WithTheMonitorOff_ThrowsUntilTheLeaseObjectIsReused()
+    {
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        DirectBuffer lease = pool.Rent(4096);
+        Memory<byte> memory = lease.Memory;
+        lease.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => memory.Span[0] = 1);
+        Assert.True(lease.IsDisposed);
+    }
+
+    [Fact]
+    public unsafe void Pin_OutsideTheBuffer_ThrowsNamingTheRange()
+    {
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        using DirectBuffer lease = pool.Rent(512);
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => lease.Pin(513));
+        Assert.Equal("elementIndex", ex.ParamName);
+        Assert.Contains("between 0 and 512", ex.Message, StringComparison.Ordinal);
+        using MemoryHandle handle = lease.Pin(512);
+        Assert.Equal(Addresses.Of(lease) + 512, (nint)handle.Pointer);
+    }
+
+    [Fact]
+    public void Memory_IsBackedByNativeMemory_NotAnArray()
+    {
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        using DirectBuffer lease = pool.Rent(4096);
+        Assert.False(System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(lease.Memory, out _));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetMemoryManager<byte, DirectBuffer>(lease.Memory, out DirectBuffer? manager));
+        Assert.Same(lease, manager);
+        Assert.Equal(0, Addresses.Of(lease) % 4096);
+    }
+
+    [Fact]
+    public void Ids_AreUniqueAcrossThreads()
+    {
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        var ids = new System.Collections.Concurrent.ConcurrentBag<long>();
+        Parallel.For(0, 4, _ =>
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                DirectBuffer lease = pool.Rent(16);
+                ids.Add(lease.Id);
+                lease.Dispose();
+            }
+        });
+
+        Assert.Equal(8000, ids.Distinct().Count());
+        Assert.DoesNotContain(0, ids);
+    }
+
+    [Fact]
+    public void ToString_SaysWhatTheLeaseIs()
+    {
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        DirectBuffer lease = pool.Rent(600, BufferType.Pool);
+        Assert.Equal($"DirectBuffer {lease.Id} (1024 bytes, Pool)", lease.ToString());
+        lease.Dispose();
+        Assert.EndsWith(", disposed)", lease.ToString(), StringComparison.Ordinal);
+    }
+}

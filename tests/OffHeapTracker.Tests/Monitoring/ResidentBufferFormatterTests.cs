@@ -1,0 +1,69 @@
+using OffHeapTracker.Monitoring;
+
+namespace OffHeapTracker.Tests.Monitoring;
+
+public sealed class ResidentBufferFormatterTests
+{
+    private static ResidentBuffer Row(long id, BufferType type, string stack, string? context) => new()
+    {
+        Id = id,
+        AliveSeconds = 29.8924,
+        StackTrace = stack,
+        BufferType = type,
+        AllocateSize = 4096,
+        ActualSize = 4096,
+        AllocateTime = new DateTimeOffset(2022, 12, 7, 17, 21, 39, 901, TimeSpan.Zero).ToLocalTime(),
+        Context = context,
+        PoolName = "default",
+        ThreadId = 12,
+        Address = 0x1000,
+    };
+
+    [Fact]
+    public void FormatVertical_LaysOutRowsLikeDblesG()
+    {
+        string text = ResidentBufferFormatter.FormatVertical(
+        [
+            Row(7, BufferType.Pool, "App.Conn.FindReadBuffer()\nApp.Conn.Register()", "<<FRONT>>"),
+            Row(8, BufferType.Normal, string.Empty, null),
+        ]);
+
+        string localTime = new DateTimeOffset(2022, 12, 7, 17, 21, 39, 901, TimeSpan.Zero).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture);
+        string expected =
+            "*************************** 1. row ***************************\n" +
+            "           id: 7\n" +
+            " alive_second: 29.892\n" +
+            "   stacktrace:\n" +
+            "App.Conn.FindReadBuffer()\n" +
+            "App.Conn.Register()\n" +
+            "\n" +
+            "  buffer_type: POOL\n" +
+            "allocate_size: 4096\n" +
+            "  actual_size: 4096\n" +
+            $"allocate_time: {localTime}\n" +
+            "      context: <<FRONT>>\n" +
+            "    pool_name: default\n" +
+            "    thread_id: 12\n" +
+            "*************************** 2. row ***************************\n" +
+            "           id: 8\n" +
+            " alive_second: 29.892\n" +
+            "   stacktrace:\n" +
+            "\n" +
+            "  buffer_type: NORMAL\n" +
+            "allocate_size: 4096\n" +
+            "  actual_size: 4096\n" +
+            $"allocate_time: {localTime}\n" +
+            "      context: NULL\n" +
+            "    pool_name: default\n" +
+            "    thread_id: 12\n" +
+            "2 rows in set\n";
+        Assert.Equal(expected, text);
+    }
+
+    [Fact]
+    public void FormatVertical_SaysEmptySet()
+    {
+        Assert.Equal("Empty set\n", ResidentBufferFormatter.FormatVertical([]));
+        Assert.Throws<ArgumentNullException>(() => ResidentBufferFormatter.FormatVertical(null!));
+    }
+}

@@ -1,0 +1,99 @@
+using OffHeapTracker.Native;
+using OffHeapTracker.Tests.Support;
+
+namespace OffHeapTracker.Tests.Native;
+
+public sealed unsafe class SizeClassTests
+{
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(512, 0)]
+    [InlineData(513, 1)]
+    [InlineData(4096, 3)]
+    [InlineData(4097, 4)]
+    [InlineData(1 << 24, 15)]
+    public void IndexOf_PicksTheSmallestBlockThatFits(int size, int expected)
+    {
+        Assert.Equal(expected, SizeClasses.IndexOf(size));
+        Assert.True(SizeClasses.BlockSizeOf(expected) >= size);
+    }
+
+    [Fact]
+    public void GrowAndPop_RespectsTheBudget_AndReleaseFreesEverySlab()
+    {
+        var allocator = new TestAllocator();
+        var budget = new CapacityBudget(2 << 20);
+        var blocks = new SizeClass(1 << 20, allocator);
+
+        Assert.Equal(0, blocks.GrowAndPop(budget, out byte* first));
+        Assert.Equal(1, blocks.GrowAndPop(budget, out byte* second));
+        Assert.Equal(-1, blocks.GrowAndPop(budget, out _));
+        Assert.Equal(2 << 20, budget.ReservedBytes);
+        Assert.True(first != second);
+
+        blocks.Push(1);
+        Assert.Equal(1, blocks.TryPop(out byte* again));
+        Assert.True(again == second);
+
+        blocks.Release(budget);
+        Assert.Equal(0, allocator.LiveCount);
+        Assert.Equal(0, budget.ReservedBytes);
+    }
+
+    [Fact]
+    public void ConcurrentPushAndPop_NeverHandsOneBlockToTwoThreads()
+    {
+        var allocator = new TestAllocator();
+        var budget = new CapacityBudget(long.MaxValue);
+        var blocks = new SizeClass(512, allocator);
+        var owners = new int[2048 * 4];
+        int duplicates = 0;
+
+        Parallel.For(0, 4, worker =>
+        {
+            var mine = new Stack<int>();
+            for (int i = 0; i < 50_000; i++)
+            {
+                if (mine.Count < 8 && (i % 3 != 2 || mine.Count == 0))
+                {
+                    int index = blocks.TryPop(out _);
+                    if (index < 0)
+                    {
+                        index = blocks.GrowAndPop(budget, out _);
+                    }
+
+                    if (Interlocked.Exchange(ref owners[index], 1) != 0)
+                    {
+                        Interlocked.Increment(ref duplicates);
+                    }
+
+                    mine.Push(index);
+                }
+                else
+                {
+                    int index = mine.Pop();
+                    Volatile.Write(ref owners[index], 0);
+                    blocks.Push(index);
+                }
+            }
+
+            while (mine.TryPop(out int index))
+            {
+                Volatile.Write(ref owners[index], 0);
+                blocks.Push(index);
+            }
+        });
+
+        Assert.Equal(0, duplicates);
+
+        // Every block is back: popping them all yields each index once.
+        var seen = new HashSet<int>();
+        while (blocks.TryPop(out _) is int index and >= 0)
+        {
+            Assert.True(seen.Add(index));
+        }
+
+        Assert.Equal(blocks.SlabCount * 2048, seen.Count);
+        blocks.Release(budget);
+    }
+}

@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using OffHeapTracker.Native;
+
+namespace OffHeapTracker.Tests.Support;
+
+/// <summary>Wraps the real allocator: counts and checks every allocation and free, and fails on demand.</summary>
+internal sealed unsafe class TestAllocator : INativeAllocator
+{
+    private readonly ConcurrentDictionary<nint, bool> _live = new();
+
+    /// <summary>Gets or sets a value indicating whether the next allocations throw <see cref="OutOfMemoryException"/>.</summary>
+    public bool Fail { get; set; }
+
+    public int AlignedAllocations;
+    public int AlignedFrees;
+    public int Allocations;
+    public int Frees;
+
+    public int LiveCount => _live.Count;
+
+    public void* AllocateAligned(nuint byteCount, nuint alignment)
+    {
+        ThrowIfFailing();
+        void* p = NativeAllocator.Instance.AllocateAligned(byteCount, alignment);
+        Interlocked.Increment(ref AlignedAllocations);
+        Assert.True(_live.TryAdd((nint)p, true));
+        return p;
+    }
+
+    public void FreeAligned(void* pointer)
+    {
+        // A double free or a free of memory we never handed out fails the test instead of corrupting the heap.
+        Assert.True(_live.TryRemove((nint)pointer, out bool aligned) && aligned, "freed an unknown or already freed slab");
+        Interlocked.Increment(ref AlignedFrees);
+        NativeAllocator.Instance.FreeAligned(pointer);
+    }
+
+    public void* Allocate(nuint byteCount)
+    {
+        ThrowIfFailing();
+        void* p = NativeAllocator.Instance.Allocate(byteCount);
+        Interlocked.Increment(ref Allocations);
+        Assert.True(_live.TryAdd((nint)p, false));
+        return p;
+    }
+
+    public void Free(void* pointer)
+    {
+        Assert.True(_live.TryRemove((nint)pointer, out bool aligned) && !aligned, "freed an unknown or already freed allocation");
+        Interlocked.Increment(ref Frees);
+        NativeAllocator.Instance.Free(pointer);
+    }
+
+    private void ThrowIfFailing()
+    {
+        if (Fail)
+        {
+#pragma warning disable CA2201 // NativeMemory throws exactly this on failure, and the pool must cope with it.
+            throw new OutOfMemoryException("injected by TestAllocator");
+#pragma warning restore CA2201
+        }
+    }
+}
