@@ -15,4 +15,8 @@ public readonly record struct BufferAllocation(
     int ActualSize,
     BufferType BufferType,
     string PoolName,
-    bool IsPooled);
+    bool IsPooled)
+{
+    /// <summary>Gets the serving pool's instance number, so a pool can find its own records when names repeat.</summary>
+    internal int PoolId { get; init; }
+}

@@ -47,6 +47,14 @@ public static class BufferMonitor
     /// <summary>Gets the context set by the innermost <see cref="BeginContext"/> scope on this async flow, or null.</summary>
     public static string? CurrentContext => BufferContext.Current;
 
+    /// <summary>Raised on the finalizer thread for every lease, of a pool reporting to the shared monitor, that was garbage-collected without <c>Dispose</c>.</summary>
+    /// <remarks>See <see cref="ResidentBufferMonitor.LeakDetected"/>. Fires whether or not the monitor is enabled.</remarks>
+    public static event EventHandler<BufferLeak>? LeakDetected
+    {
+        add => Shared.LeakDetected += value;
+        remove => Shared.LeakDetected -= value;
+    }
+
     /// <summary>Starts recording buffers rented from now on; see <see cref="ResidentBufferMonitor.Enable"/>.</summary>
     public static void Enable() => Shared.Enable();
 

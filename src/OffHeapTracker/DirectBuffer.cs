@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker;
 
@@ -19,6 +20,12 @@ namespace OffHeapTracker;
 /// a bug the pool cannot see. A span taken before <see cref="Dispose()"/> is a raw view and is never checked.
 /// </para>
 /// <para>A lease may be handed between threads; <see cref="Dispose()"/> may race with itself safely.</para>
+/// <para>
+/// A lease that becomes unreachable without <see cref="Dispose()"/> is caught by its finalizer: the memory goes
+/// back to the pool and the leak is reported (see <see cref="DirectBufferPoolStatistics.LeakedCount"/>). Keep the
+/// lease reachable for as long as you use a span or pointer taken from it. A span does not keep the lease
+/// alive, and once the lease has been collected its block may already belong to someone else.
+/// </para>
 /// </remarks>
 public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte>, IDisposable
 {
@@ -36,9 +43,32 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     private bool _tracked;
     private int _state;
 
+    // Diagnostics, set only on fresh leases rented while the monitor is on (a reused lease never carries them).
+    private long _rentTimestamp;
+    private string? _context;
+    private InternedStack? _allocationStack;
+    private InternedStack? _disposeStack;
+
     internal DirectBuffer(bool reusable)
     {
         IsReusable = reusable;
+    }
+
+    /// <summary>Returns the memory of a lease dropped without <see cref="Dispose()"/> and reports the leak.</summary>
+    /// <remarks>
+    /// Runs on the finalizer thread, when nothing else can reach this object. It tolerates a lease that was never
+    /// initialized (state not rented, pool null) and never throws: the pool catches everything inside.
+    /// </remarks>
+    [SuppressMessage(
+        "Reliability",
+        "CA2015:Do not define finalizers for types derived from MemoryManager<T>",
+        Justification = "The safety net for dropped leases is a design decision (DESIGN.md). The contract, documented on this type, is that the lease must stay reachable while a span of it is used; a lease that is merely dropped cannot be in use.")]
+    ~DirectBuffer()
+    {
+        if (Interlocked.Exchange(ref _state, StateReturned) == StateRented && _pool is { } pool)
+        {
+            pool.ReclaimLeaked(this);
+        }
     }
 
     /// <summary>Gets the lease's id, unique in the process; it is the key of the monitor's resident record.</summary>
@@ -79,6 +109,18 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     internal bool IsReusable { get; }
 
     internal bool IsPooled => _block >= 0;
+
+    internal long RentTimestamp => _rentTimestamp;
+
+    internal string? Context => _context;
+
+    internal InternedStack? AllocationStack => _allocationStack;
+
+    internal InternedStack? DisposeStack
+    {
+        get => Volatile.Read(ref _disposeStack);
+        set => Volatile.Write(ref _disposeStack, value);
+    }
 
     /// <summary>Gets the buffer as a span.</summary>
     /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
@@ -125,6 +167,12 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         }
 
         _pool!.Return(this);
+        if (!IsReusable)
+        {
+            // A fresh lease is never rented again, so it no longer needs its safety net. A reused one keeps its
+            // finalizer for the next renter.
+            GC.SuppressFinalize(this);
+        }
     }
 
     /// <inheritdoc/>
@@ -156,7 +204,14 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         Volatile.Write(ref _state, StateRented);
     }
 
-    internal void MarkTracked() => _tracked = true;
+    /// <summary>Adds what the monitor knows; called by the pool right after <see cref="Initialize"/>, before anyone else sees the lease.</summary>
+    internal void SetDiagnostics(long rentTimestamp, string? context, bool tracked, InternedStack? allocationStack)
+    {
+        _rentTimestamp = rentTimestamp;
+        _context = context;
+        _tracked = tracked;
+        _allocationStack = allocationStack;
+    }
 
     /// <summary>Called by <see cref="MemoryManager{T}"/>'s own dispose path; routes to <see cref="Dispose()"/>.</summary>
     protected override void Dispose(bool disposing) => Dispose();

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.ObjectPool;
 using OffHeapTracker.Diagnostics;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Native;
@@ -25,25 +24,26 @@ namespace OffHeapTracker;
 /// A lease that is never returned keeps the slabs alive: memory is never freed under a renter's feet.
 /// </para>
 /// </remarks>
-public sealed unsafe class DirectBufferPool : MemoryPool<byte>
+public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 {
     /// <summary>The size of the buffer <see cref="Rent(int)"/> returns for a <c>minBufferSize</c> of -1: 4 KiB.</summary>
     public const int DefaultBufferSize = 4096;
 
-    /// <summary>Lease objects kept for reuse while the monitor is off. Beyond this many returned at once, extras go to the GC.</summary>
-    private const int MaxRetainedLeases = 4096;
-
     private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
+
+    private static int s_lastPoolId;
 
     private readonly SizeClass[] _classes;
     private readonly CapacityBudget _budget;
     private readonly INativeAllocator _allocator;
     private readonly IBufferMonitor _monitor;
     private readonly ResidentBufferMonitor? _residentMonitor;
-    private readonly DefaultObjectPool<DirectBuffer> _leases = new(new LeasePolicy(), MaxRetainedLeases);
     private readonly ILogger _logger;
     private readonly WarningRateLimiter _fallbackWarnings;
     private readonly WarningRateLimiter _doubleDisposeWarnings;
+    private readonly WarningRateLimiter _leakWarnings;
+    private readonly TimeProvider _time;
+    private readonly int _poolId = Interlocked.Increment(ref s_lastPoolId);
     private readonly int _maxBufferSize;
     private readonly int _defaultBufferSize;
 
@@ -56,6 +56,8 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
     private long _fallbackCount;
     private long _doubleDisposeCount;
     private long _monitorErrorCount;
+    private long _leakedCount;
+    private TaskCompletionSource? _drained;
     private volatile bool _disposed;
     private int _slabsReleased;
 
@@ -81,6 +83,8 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
         _logger = options.LoggerFactory.CreateLogger<DirectBufferPool>();
         _fallbackWarnings = new WarningRateLimiter(options.TimeProvider, s_warningInterval);
         _doubleDisposeWarnings = new WarningRateLimiter(options.TimeProvider, s_warningInterval);
+        _leakWarnings = new WarningRateLimiter(options.TimeProvider, s_warningInterval);
+        _time = options.TimeProvider;
     }
 
     /// <summary>Gets the pool's name.</summary>
@@ -171,7 +175,7 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
         // One read of the switch per rent. With the monitor on, every lease is a fresh object so that stale
         // use is caught; with it off, lease objects are reused and nothing else below touches the monitor.
         bool monitoring = _residentMonitor is not null ? _residentMonitor.IsEnabled : _monitor.IsEnabled;
-        DirectBuffer lease = monitoring ? new DirectBuffer(reusable: false) : _leases.Get();
+        DirectBuffer lease = monitoring ? new DirectBuffer(reusable: false) : LeaseCache.Rent();
         lease.Initialize(this, pointer, length, minBufferSize, sizeClass, block, LeaseIds.Next(), bufferType);
 
         Interlocked.Increment(ref _totalRents);
@@ -214,6 +218,7 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
             FallbackCount = Volatile.Read(ref _fallbackCount),
             DoubleDisposeCount = Volatile.Read(ref _doubleDisposeCount),
             MonitorErrorCount = Volatile.Read(ref _monitorErrorCount),
+            LeakedCount = Volatile.Read(ref _leakedCount),
             IsDisposed = _disposed,
         };
     }
@@ -221,13 +226,19 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
     /// <inheritdoc/>
     public override string ToString() => $"DirectBufferPool {Name}";
 
-    /// <summary>Takes a returned lease's block back. Called once per lease, by the thread that won its dispose.</summary>
+    /// <summary>Takes a disposed lease's block back. Called once per lease, by the thread that won its dispose.</summary>
     internal void Return(DirectBuffer lease)
     {
         if (lease.IsTracked)
         {
             try
             {
+                // Kept on the lease (never in the monitor) so a later double dispose can say where the first was.
+                if (_residentMonitor is not null)
+                {
+                    lease.DisposeStack = _residentMonitor.CaptureDisposeStack();
+                }
+
                 _monitor.OnFreed(lease.Id);
             }
             catch (Exception ex)
@@ -236,6 +247,71 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
             }
         }
 
+        ReturnMemory(lease, reuseLeaseObject: lease.IsReusable);
+    }
+
+    /// <summary>Reclaims a lease its finalizer found undisposed: the memory goes back, the leak is counted, logged and reported.</summary>
+    /// <remarks>Runs on the finalizer thread and never throws; whatever the reporting does, the memory is returned.</remarks>
+    internal void ReclaimLeaked(DirectBuffer lease)
+    {
+        try
+        {
+            long leaks = Interlocked.Increment(ref _leakedCount);
+            TimeSpan? age = lease.RentTimestamp != 0 ? _time.GetElapsedTime(lease.RentTimestamp) : null;
+            var leak = new BufferLeak
+            {
+                Id = lease.Id,
+                PoolName = Name,
+                AllocateSize = lease.RequestedSize,
+                ActualSize = lease.Length,
+                BufferType = lease.BufferType,
+                Age = age,
+                Context = lease.Context,
+                StackTrace = lease.AllocationStack?.Text,
+            };
+
+            if (lease.IsTracked)
+            {
+                _monitor.OnFreed(lease.Id);
+            }
+
+            if (_logger.IsEnabled(LogLevel.Warning) && _leakWarnings.ShouldLog(out long sinceLast))
+            {
+                Log.BufferLeaked(
+                    _logger,
+                    leak.Id,
+                    Name,
+                    leak.ActualSize,
+                    leak.BufferType,
+                    age is { } a ? $"{a.TotalSeconds:0.000} s" : "an unknown time (rented while the monitor was off)",
+                    leak.Context ?? "none",
+                    sinceLast,
+                    leak.StackTrace ?? "(not captured: enable the monitor to record allocation stacks)");
+            }
+
+            _monitor.OnLeaked(leak);
+        }
+        catch (Exception ex)
+        {
+            try
+            {
+                Interlocked.Increment(ref _monitorErrorCount);
+                Log.LeakHandlerFailed(_logger, ex, lease.Id);
+            }
+            catch
+            {
+                // The finalizer thread must survive a failing logger too.
+            }
+        }
+        finally
+        {
+            // Never back into the lease cache: this object is being finalized and must not be resurrected.
+            ReturnMemory(lease, reuseLeaseObject: false);
+        }
+    }
+
+    private void ReturnMemory(DirectBuffer lease, bool reuseLeaseObject)
+    {
         int length = lease.Length;
         if (lease.IsPooled)
         {
@@ -249,9 +325,9 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
         }
 
         Interlocked.Add(ref _inUseBytes, -length);
-        if (lease.IsReusable)
+        if (reuseLeaseObject)
         {
-            _leases.Return(lease);
+            LeaseCache.Return(lease);
         }
 
         ReleaseReference();
@@ -260,9 +336,24 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
     internal void OnDoubleDispose(DirectBuffer lease)
     {
         Interlocked.Increment(ref _doubleDisposeCount);
-        if (_logger.IsEnabled(LogLevel.Warning) && _doubleDisposeWarnings.ShouldLog(out _))
+        if (_logger.IsEnabled(LogLevel.Warning) && _doubleDisposeWarnings.ShouldLog(out long sinceLast))
         {
-            Log.DoubleDispose(_logger, lease.Id, Name);
+            try
+            {
+                const string NotCaptured = "(not captured: the lease was rented while the monitor was off)";
+                Log.DoubleDispose(
+                    _logger,
+                    lease.Id,
+                    Name,
+                    sinceLast,
+                    lease.AllocationStack?.Text ?? NotCaptured,
+                    lease.DisposeStack?.Text ?? NotCaptured,
+                    _residentMonitor?.CaptureDisposeStack()?.Text ?? NotCaptured);
+            }
+            catch (Exception ex)
+            {
+                OnMonitorFailed(ex, "double-dispose report", lease.Id);
+            }
         }
     }
 
@@ -302,9 +393,20 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
 
     private void ReleaseReference()
     {
-        if (Interlocked.Decrement(ref _outstanding) == 0 && _disposed)
+        if (Interlocked.Decrement(ref _outstanding) == 0)
         {
-            ReleaseSlabs();
+            if (_disposed)
+            {
+                ReleaseSlabs();
+            }
+
+            // Wake WhenAllReturnedAsync. A waiter publishes its signal before it checks the count, and we
+            // read the signal after our decrement, so one of the two always sees the other.
+            if (Volatile.Read(ref _drained) is { } drained)
+            {
+                Interlocked.CompareExchange(ref _drained, null, drained);
+                drained.TrySetResult();
+            }
         }
     }
 
@@ -336,22 +438,25 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
 
     private void Track(DirectBuffer lease)
     {
+        bool recorded = false;
+        InternedStack? stack = null;
         try
         {
             var allocation = new BufferAllocation(
-                lease.Id, (nint)lease.Pointer, lease.RequestedSize, lease.Length, lease.BufferType, Name, lease.IsPooled);
-            bool recorded = _residentMonitor is not null
-                ? _residentMonitor.Record(in allocation)
-                : _monitor.OnAllocated(in allocation);
-            if (recorded)
+                lease.Id, (nint)lease.Pointer, lease.RequestedSize, lease.Length, lease.BufferType, Name, lease.IsPooled)
             {
-                lease.MarkTracked();
-            }
+                PoolId = _poolId,
+            };
+            recorded = _residentMonitor is not null
+                ? _residentMonitor.Record(in allocation, out stack)
+                : _monitor.OnAllocated(in allocation);
         }
         catch (Exception ex)
         {
             OnMonitorFailed(ex, nameof(IBufferMonitor.OnAllocated), lease.Id);
         }
+
+        lease.SetDiagnostics(_time.GetTimestamp(), BufferContext.Current, recorded, stack);
     }
 
     private void OnMonitorFailed(Exception exception, string operation, long bufferId)
@@ -389,10 +494,4 @@ public sealed unsafe class DirectBufferPool : MemoryPool<byte>
     [DoesNotReturn]
     private void ThrowDisposed() => throw new ObjectDisposedException(nameof(DirectBufferPool), $"Pool {Name} has been disposed.");
 
-    private sealed class LeasePolicy : PooledObjectPolicy<DirectBuffer>
-    {
-        public override DirectBuffer Create() => new(reusable: true);
-
-        public override bool Return(DirectBuffer obj) => true;
-    }
 }

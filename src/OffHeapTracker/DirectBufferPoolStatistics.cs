@@ -43,6 +43,9 @@ public sealed record DirectBufferPoolStatistics
     /// <summary>Gets the number of exceptions thrown by the monitor and absorbed by the pool.</summary>
     public long MonitorErrorCount { get; init; }
 
+    /// <summary>Gets the number of leases garbage-collected without <c>Dispose</c>; their memory was returned by the finalizer.</summary>
+    public long LeakedCount { get; init; }
+
     /// <summary>Gets a value indicating whether the pool has been disposed.</summary>
     public bool IsDisposed { get; init; }
 }

@@ -24,7 +24,14 @@ public interface IBufferMonitor
     /// <returns>True if the monitor recorded the buffer and wants <see cref="OnFreed"/> when it comes back.</returns>
     bool OnAllocated(in BufferAllocation allocation);
 
-    /// <summary>Called when a buffer for which <see cref="OnAllocated"/> returned true is returned to its pool.</summary>
+    /// <summary>Called when a buffer for which <see cref="OnAllocated"/> returned true is returned to its pool, or collected without being returned.</summary>
     /// <param name="id">The buffer's <see cref="DirectBuffer.Id"/>.</param>
     void OnFreed(long id);
+
+    /// <summary>Called on the finalizer thread when a lease was garbage-collected without <c>Dispose</c>, after its memory went back to the pool.</summary>
+    /// <param name="leak">What is known of the lease. If the monitor recorded it, <see cref="OnFreed"/> has already been called for it.</param>
+    /// <remarks>The default implementation does nothing. Implementations must be quick and must not block: they run on the finalizer thread.</remarks>
+    void OnLeaked(BufferLeak leak)
+    {
+    }
 }

@@ -38,6 +38,57 @@ public sealed class DirectBufferTests
     }
 
     [Fact]
+    public void DoubleDispose_WithTheMonitorOn_IsReportedWithAllThreeStacks()
+    {
+        var logs = new CapturingLoggerFactory();
+        using var pool = Pools.Create(Pools.EnabledMonitor(), o => o.LoggerFactory = logs);
+        DirectBuffer lease = RentHere(pool);
+        DisposeFirst(lease);
+        DisposeAgain(lease);
+
+        string message = Assert.Single(logs.WithEvent("DoubleDispose")).Message;
+        int allocated = message.IndexOf("Allocated at:\nOffHeapTracker.Tests.DirectBufferTests.RentHere", StringComparison.Ordinal);
+        int first = message.IndexOf("First disposed at:\nOffHeapTracker.Tests.DirectBufferTests.DisposeFirst", StringComparison.Ordinal);
+        int again = message.IndexOf("Disposed again at:\nOffHeapTracker.Tests.DirectBufferTests.DisposeAgain", StringComparison.Ordinal);
+        Assert.True(allocated > 0 && first > allocated && again > first, message);
+    }
+
+    [Fact]
+    public void DoubleDispose_WithDisposeStacksOff_SaysTheyWereNotCaptured()
+    {
+        var logs = new CapturingLoggerFactory();
+        using var pool = Pools.Create(Pools.EnabledMonitor(configure: o => o.CaptureDisposeStacks = false), o => o.LoggerFactory = logs);
+        DirectBuffer lease = RentHere(pool);
+        lease.Dispose();
+        lease.Dispose();
+        string message = Assert.Single(logs.WithEvent("DoubleDispose")).Message;
+        Assert.Contains("First disposed at:\n(not captured", message, StringComparison.Ordinal);
+        Assert.Contains("Allocated at:\nOffHeapTracker.Tests.DirectBufferTests.RentHere", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DisposeTwice_WithTheMonitorOff_AfterTheThreadRentedAgain_NeverFreesTheNewLease()
+    {
+        // The lease cache quarantines a returned lease object: this thread gets a different object back, so the
+        // stale Dispose still finds its own object returned.
+        using var pool = Pools.Create(new ResidentBufferMonitor());
+        DirectBuffer first = pool.Rent(4096);
+        nint address = Addresses.Of(first);
+        first.Dispose();
+
+        DirectBuffer second = pool.Rent(4096);
+        Assert.NotSame(first, second);
+        Assert.Equal(address, Addresses.Of(second));
+
+        first.Dispose();
+        Assert.False(second.IsDisposed);
+        using DirectBuffer third = pool.Rent(4096);
+        Assert.NotEqual(address, Addresses.Of(third));
+        Assert.Equal(1, pool.GetStatistics().DoubleDisposeCount);
+        second.Dispose();
+    }
+
+    [Fact]
     public void DisposeTwice_WithTheMonitorOff_IsIgnoredWhileTheLeaseIsUnused()
     {
         using var pool = Pools.Create(new ResidentBufferMonitor());
@@ -158,6 +209,15 @@ public sealed class DirectBufferTests
         Assert.Equal(8000, ids.Distinct().Count());
         Assert.DoesNotContain(0, ids);
     }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static DirectBuffer RentHere(DirectBufferPool pool) => pool.Rent(100);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void DisposeFirst(DirectBuffer lease) => lease.Dispose();
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void DisposeAgain(DirectBuffer lease) => lease.Dispose();
 
     [Fact]
     public void ToString_SaysWhatTheLeaseIs()

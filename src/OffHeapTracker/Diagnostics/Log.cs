@@ -22,12 +22,20 @@ internal static partial class Log
     public static partial void MonitorFailed(ILogger logger, Exception exception, string operation, long bufferId, string poolName);
 
     [LoggerMessage(EventId = 5, EventName = "DoubleDispose", Level = LogLevel.Warning,
-        Message = "Buffer {BufferId} of pool {PoolName} was disposed again after it was returned; the call was ignored.")]
-    public static partial void DoubleDispose(ILogger logger, long bufferId, string poolName);
+        Message = "Buffer {BufferId} of pool {PoolName} was disposed again after it was returned; the call was ignored ({DoubleDisposesSinceLastWarning} since the last warning).\nAllocated at:\n{AllocationStack}\nFirst disposed at:\n{FirstDisposeStack}\nDisposed again at:\n{SecondDisposeStack}")]
+    public static partial void DoubleDispose(ILogger logger, long bufferId, string poolName, long doubleDisposesSinceLastWarning, string allocationStack, string firstDisposeStack, string secondDisposeStack);
 
     [LoggerMessage(EventId = 6, EventName = "RecordsDropped", Level = LogLevel.Warning,
         Message = "The buffer monitor is full ({Limit} {What}); new buffers are counted as dropped instead of recorded.")]
     public static partial void RecordsDropped(ILogger logger, int limit, string what);
+
+    [LoggerMessage(EventId = 8, EventName = "BufferLeaked", Level = LogLevel.Warning,
+        Message = "Buffer {BufferId} of pool {PoolName} ({ActualSize} bytes, {BufferType}) was garbage-collected without Dispose after {Age}, context {Context}; its memory went back to the pool ({LeaksSinceLastWarning} leaks since the last warning).\nAllocated at:\n{AllocationStack}")]
+    public static partial void BufferLeaked(ILogger logger, long bufferId, string poolName, int actualSize, BufferType bufferType, string age, string context, long leaksSinceLastWarning, string allocationStack);
+
+    [LoggerMessage(EventId = 9, EventName = "LeakHandlerFailed", Level = LogLevel.Error,
+        Message = "A leak handler threw while reporting buffer {BufferId}; the buffer's memory was returned regardless.")]
+    public static partial void LeakHandlerFailed(ILogger logger, Exception exception, long bufferId);
 
     [LoggerMessage(EventId = 7, EventName = "PoolDisposedWithOutstanding", Level = LogLevel.Warning,
         Message = "Pool {PoolName} was disposed with {OutstandingCount} buffers still rented; its slabs are freed when the last one is returned.")]

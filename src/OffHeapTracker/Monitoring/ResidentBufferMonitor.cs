@@ -35,6 +35,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     private readonly int _maxRecords;
     private readonly int _stackTraceDepth;
     private readonly bool _stackTraceFileInfo;
+    private readonly bool _captureDisposeStacks;
 
     private ResidentTable _table = new();
     private volatile bool _enabled;
@@ -55,9 +56,14 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         _maxRecords = options.MaxRecords;
         _stackTraceDepth = options.StackTraceDepth;
         _stackTraceFileInfo = options.StackTraceFileInfo;
+        _captureDisposeStacks = options.CaptureDisposeStacks;
         _recordPool = options.RecordPool;
         _logger = options.LoggerFactory.CreateLogger<ResidentBufferMonitor>();
     }
+
+    /// <summary>Raised on the finalizer thread for every lease of a pool reporting to this monitor that was garbage-collected without <c>Dispose</c>.</summary>
+    /// <remarks>Handlers must be quick and must not block. An exception from a handler is logged by the pool and goes no further.</remarks>
+    public event EventHandler<BufferLeak>? LeakDetected;
 
     /// <summary>Gets a value indicating whether new buffers are being recorded.</summary>
     public bool IsEnabled => _enabled;
@@ -150,12 +156,32 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             throw new ArgumentOutOfRangeException(nameof(type), t, "type must be BufferType.Normal, BufferType.Pool or null.");
         }
 
+        return Query(threshold, type, poolId: null);
+    }
+
+    void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
+
+    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation, out _);
+
+    void IBufferMonitor.OnFreed(long id) => Volatile.Read(ref _table).TryRemove(id);
+
+    /// <summary>Lists the records of one pool instance, all ages, oldest first (for <see cref="DirectBufferPool.AssertNoOutstanding"/>).</summary>
+    internal IReadOnlyList<ResidentBuffer> GetResidentOfPool(int poolId) => Query(TimeSpan.Zero, type: null, poolId);
+
+    /// <summary>Captures the current stack for a first <c>Dispose</c>, or returns null when that is switched off.</summary>
+    internal InternedStack? CaptureDisposeStack() =>
+        _captureDisposeStacks && _stackTraceDepth > 0 ? _stacks.Capture(_stackTraceDepth, _stackTraceFileInfo) : null;
+
+    private ResidentBuffer[] Query(TimeSpan minAge, BufferType? type, int? poolId)
+    {
         ResidentTable table = Volatile.Read(ref _table);
         long now = _time.GetTimestamp();
         var rows = new List<KeyValuePair<long, ResidentRecord>>();
         foreach (KeyValuePair<long, ResidentRecord> row in table.Records)
         {
-            if ((type is null || row.Value.BufferType == type) && _time.GetElapsedTime(row.Value.Timestamp, now) >= threshold)
+            if ((type is null || row.Value.BufferType == type)
+                && (poolId is null || row.Value.PoolId == poolId)
+                && _time.GetElapsedTime(row.Value.Timestamp, now) >= minAge)
             {
                 rows.Add(row);
             }
@@ -190,13 +216,12 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         return result;
     }
 
-    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation);
-
-    void IBufferMonitor.OnFreed(long id) => Volatile.Read(ref _table).TryRemove(id);
-
     /// <summary>Records a buffer; runs on the renting thread, inside <c>Rent</c>, so the captured stack shows the caller.</summary>
-    internal bool Record(in BufferAllocation allocation)
+    /// <param name="allocation">The buffer.</param>
+    /// <param name="stack">The interned allocation stack, which the pool keeps on the lease for leak and double-dispose reports.</param>
+    internal bool Record(in BufferAllocation allocation, out InternedStack? stack)
     {
+        stack = null;
         if (!_enabled || (allocation.BufferType == BufferType.Pool && !_recordPool))
         {
             return false;
@@ -209,7 +234,6 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             return false;
         }
 
-        InternedStack? stack = null;
         if (_stackTraceDepth > 0)
         {
             stack = _stacks.Capture(_stackTraceDepth, _stackTraceFileInfo);
@@ -228,6 +252,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             allocation.BufferType,
             Environment.CurrentManagedThreadId,
             allocation.PoolName,
+            allocation.PoolId,
             BufferContext.Current,
             stack);
         if (!table.TryAdd(allocation.Id, record, _maxRecords))

@@ -32,6 +32,10 @@ public sealed class ResidentBufferMonitorOptions
     /// <value>The default is false.</value>
     public bool StackTraceFileInfo { get; set; }
 
+    /// <summary>Gets or sets a value indicating whether the stack of each recorded buffer's first <c>Dispose</c> is kept too, so a double dispose is reported with both stacks.</summary>
+    /// <value>The default is true. Turning it off halves the monitor's stack-capture cost.</value>
+    public bool CaptureDisposeStacks { get; set; } = true;
+
     /// <summary>Gets or sets a value indicating whether <see cref="BufferType.Pool"/> buffers are recorded; changeable later through <see cref="ResidentBufferMonitor.RecordPool"/>.</summary>
     /// <value>The default is true.</value>
     public bool RecordPool { get; set; } = true;

@@ -13,5 +13,6 @@ internal readonly record struct ResidentRecord(
     BufferType BufferType,
     int ThreadId,
     string PoolName,
+    int PoolId,
     string? Context,
     InternedStack? Stack);

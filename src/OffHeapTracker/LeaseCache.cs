@@ -1,0 +1,88 @@
+using Microsoft.Extensions.ObjectPool;
+
+namespace OffHeapTracker;
+
+/// <summary>Reuses lease objects while the monitor is off, so renting allocates nothing, without reusing one too soon.</summary>
+/// <remarks>
+/// <para>
+/// Each thread keeps a first-in-first-out ring of the lease objects it returned, and hands one out again only
+/// once <see cref="Quarantine"/> newer ones sit behind it. So after a thread disposes a lease, that object is
+/// not rented again until the same thread has returned 16 more. A second <c>Dispose</c> on the disposing thread
+/// before then finds the object still returned, and it is caught and ignored. It can never free a block that
+/// belongs to a new owner. This is the common double dispose: a <c>using</c> plus an explicit <c>Dispose</c>,
+/// or a retry in a <c>finally</c>.
+/// </para>
+/// <para>
+/// The ring is thread-local, so the fast path takes no lock and does no interlocked operation. Lease objects are
+/// not tied to a pool (<see cref="DirectBuffer.Initialize"/> sets every field), so one ring serves all pools.
+/// Past <see cref="Capacity"/>, the oldest entry overflows into a shared <see cref="DefaultObjectPool{T}"/>.
+/// A thread whose ring cannot lend draws from that pool, which moves objects between threads that rent on one
+/// thread and return on another, as socket code does.
+/// </para>
+/// </remarks>
+internal static class LeaseCache
+{
+    public const int Quarantine = 16;
+
+    public const int Capacity = 64;
+
+    private const int SharedCapacity = 4096;
+
+    private static readonly DefaultObjectPool<DirectBuffer> s_shared = new(new Policy(), SharedCapacity);
+
+    [ThreadStatic]
+    private static Ring? t_ring;
+
+    public static DirectBuffer Rent()
+    {
+        Ring? ring = t_ring;
+        if (ring is not null && ring.Count > Quarantine)
+        {
+            return ring.TakeOldest();
+        }
+
+        return s_shared.Get();
+    }
+
+    public static void Return(DirectBuffer lease)
+    {
+        Ring ring = t_ring ??= new Ring();
+        if (ring.Count == Capacity)
+        {
+            s_shared.Return(ring.TakeOldest());
+        }
+
+        ring.Add(lease);
+    }
+
+    /// <summary>A fixed ring buffer; only its own thread touches it.</summary>
+    private sealed class Ring
+    {
+        private readonly DirectBuffer?[] _items = new DirectBuffer?[Capacity];
+        private int _oldest;
+
+        public int Count { get; private set; }
+
+        public DirectBuffer TakeOldest()
+        {
+            DirectBuffer lease = _items[_oldest]!;
+            _items[_oldest] = null;
+            _oldest = (_oldest + 1) % Capacity;
+            Count--;
+            return lease;
+        }
+
+        public void Add(DirectBuffer lease)
+        {
+            _items[(_oldest + Count) % Capacity] = lease;
+            Count++;
+        }
+    }
+
+    private sealed class Policy : PooledObjectPolicy<DirectBuffer>
+    {
+        public override DirectBuffer Create() => new(reusable: true);
+
+        public override bool Return(DirectBuffer obj) => true;
+    }
+}
