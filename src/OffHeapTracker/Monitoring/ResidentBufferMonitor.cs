@@ -36,6 +36,11 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     private readonly int _stackTraceDepth;
     private readonly bool _stackTraceFileInfo;
     private readonly bool _captureDisposeStacks;
+    private readonly int _stackTraceSampling;
+
+    // Per-thread countdown for 1-in-N stack sampling: no shared write on the rent path.
+    [ThreadStatic]
+    private static int t_untilNextStack;
 
     private ResidentTable _table = new();
     private volatile bool _enabled;
@@ -57,6 +62,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         _stackTraceDepth = options.StackTraceDepth;
         _stackTraceFileInfo = options.StackTraceFileInfo;
         _captureDisposeStacks = options.CaptureDisposeStacks;
+        _stackTraceSampling = options.StackTraceSampling;
         _recordPool = options.RecordPool;
         _logger = options.LoggerFactory.CreateLogger<ResidentBufferMonitor>();
     }
@@ -77,6 +83,9 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
     /// <summary>Gets how many frames of each stack are kept.</summary>
     public int StackTraceDepth => _stackTraceDepth;
+
+    /// <summary>Gets how often a stack is captured: one buffer in this many, per thread.</summary>
+    public int StackTraceSampling => _stackTraceSampling;
 
     /// <summary>Gets the most records kept at once.</summary>
     public int MaxRecords => _maxRecords;
@@ -234,7 +243,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             return false;
         }
 
-        if (_stackTraceDepth > 0)
+        if (_stackTraceDepth > 0 && IsSampled())
         {
             stack = _stacks.Capture(_stackTraceDepth, _stackTraceFileInfo);
             if (stack is null)
@@ -270,6 +279,25 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             return false;
         }
 
+        return true;
+    }
+
+    private bool IsSampled()
+    {
+        if (_stackTraceSampling == 1)
+        {
+            return true;
+        }
+
+        // The countdown is per thread, not per monitor; a count left by a monitor with a larger N restarts here.
+        int left = t_untilNextStack - 1;
+        if (left > 0 && left < _stackTraceSampling)
+        {
+            t_untilNextStack = left;
+            return false;
+        }
+
+        t_untilNextStack = _stackTraceSampling;
         return true;
     }
 

@@ -11,17 +11,47 @@ internal static class StackFrameFormatter
     public static string Format(StackFrame[] frames)
     {
         var builder = new StringBuilder(frames.Length * 64);
-        for (int i = 0; i < frames.Length; i++)
+        foreach (StackFrame frame in frames)
         {
-            if (i > 0)
+            // Async plumbing (AsyncMethodBuilderCore.Start and the like) is marked hidden; so is it here.
+            if (IsHidden(frame.GetMethod()))
+            {
+                continue;
+            }
+
+            if (builder.Length > 0)
             {
                 builder.Append('\n');
             }
 
-            AppendFrame(builder, frames[i]);
+            AppendFrame(builder, frame);
         }
 
         return builder.ToString();
+    }
+
+    // The same rules as the runtime's own StackTrace.ToString(): [StackTraceHidden] on the method or its type, and
+    // AggressiveInlining methods, which appear only when they were not inlined (Tier0, cross-assembly R2R).
+    private static bool IsHidden(MethodBase? method) =>
+        method is not null
+        && ((method.MethodImplementationFlags & MethodImplAttributes.AggressiveInlining) != 0
+            || method.IsDefined(typeof(StackTraceHiddenAttribute), inherit: false)
+            || method.DeclaringType?.IsDefined(typeof(StackTraceHiddenAttribute), inherit: false) == true);
+
+    // Finds the '>' that closes the '<' at index 0, so "<<Main>$>d__0" yields "<Main>$".
+    private static int ClosingBracket(string name)
+    {
+        int depth = 0;
+        for (int i = 0; i < name.Length; i++)
+        {
+            depth += name[i] switch { '<' => 1, '>' => -1, _ => 0 };
+            if (depth == 0)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     private static void AppendFrame(StringBuilder builder, StackFrame frame)
@@ -39,7 +69,7 @@ internal static class StackFrameFormatter
         // Compiler-generated state machines: <Method>d__3.MoveNext() inside Outer becomes Outer.Method().
         if (type is { DeclaringType: not null } && name == "MoveNext" && type.Name.StartsWith('<'))
         {
-            int end = type.Name.IndexOf('>', StringComparison.Ordinal);
+            int end = ClosingBracket(type.Name);
             if (end > 1)
             {
                 name = type.Name[1..end];

@@ -231,6 +231,18 @@ public sealed class ResidentBufferMonitorTests
     }
 
     [Fact]
+    public void StackTrace_OmitsFramesMarkedStackTraceHidden()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time);
+        using var pool = Pools.Create(monitor);
+        using DirectBuffer lease = HiddenHelper(pool);
+        Assert.StartsWith(
+            "OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.StackTrace_OmitsFramesMarkedStackTraceHidden()",
+            Assert.Single(monitor.GetResident(TimeSpan.Zero)).StackTrace,
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void StackTrace_HonoursTheDepth_AndZeroCapturesNone()
     {
         ResidentBufferMonitor shallow = Pools.EnabledMonitor(_time, o => o.StackTraceDepth = 2);
@@ -247,6 +259,21 @@ public sealed class ResidentBufferMonitorTests
             Assert.Equal(string.Empty, Assert.Single(none.GetResident(TimeSpan.Zero)).StackTrace);
             Assert.Equal(0, none.InternedStackCount);
         }
+    }
+
+    [Fact]
+    public void StackTraceSampling_CapturesOneStackInN_AndStillRecordsEveryBuffer()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time, o => o.StackTraceSampling = 4);
+        using var pool = Pools.Create(monitor);
+        var leases = Enumerable.Range(0, 40).Select(_ => RentFromHere(pool)).ToList();
+
+        IReadOnlyList<ResidentBuffer> rows = monitor.GetResident(TimeSpan.Zero);
+        Assert.Equal(40, rows.Count);
+        Assert.Equal(10, rows.Count(r => r.StackTrace.Length > 0));
+        Assert.All(rows.Where(r => r.StackTrace.Length > 0), r => Assert.StartsWith("OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.RentFromHere", r.StackTrace, StringComparison.Ordinal));
+        leases.ForEach(l => l.Dispose());
+        Assert.Equal("StackTraceSampling", Assert.Throws<ArgumentOutOfRangeException>(() => new ResidentBufferMonitorOptions { StackTraceSampling = 0 }).ParamName);
     }
 
     [Fact]
@@ -405,6 +432,10 @@ public sealed class ResidentBufferMonitorTests
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static DirectBuffer RentFromHere(DirectBufferPool pool) => pool.Rent(64);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [System.Diagnostics.StackTraceHidden]
+    private static DirectBuffer HiddenHelper(DirectBufferPool pool) => pool.Rent(64);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static DirectBuffer RentFromElsewhere(DirectBufferPool pool) => pool.Rent(64);
