@@ -54,11 +54,10 @@ public sealed partial class DirectBufferPool
             }
         }
 
-        // Published before this check; see ReleaseReference.
-        if (OutstandingCount == 0)
-        {
-            drained.TrySetResult();
-        }
+        // Publish the signal, then read the counts. A returner stores its count, then reads the signal. The
+        // process-wide barrier (the rare side pays) means at least one of us sees the other, so no wake-up is lost.
+        Interlocked.MemoryBarrierProcessWide();
+        SignalIfDrained();
 
         try
         {
@@ -73,6 +72,15 @@ public sealed partial class DirectBufferPool
             }
 
             throw new TimeoutException($"Timed out after {timeout} waiting for leases to come back. {DescribeOutstanding(outstanding)}");
+        }
+    }
+
+    private void SignalIfDrained()
+    {
+        if (Volatile.Read(ref _drained) is { } drained && Sum().Outstanding == 0)
+        {
+            Interlocked.CompareExchange(ref _drained, null, drained);
+            drained.TrySetResult();
         }
     }
 

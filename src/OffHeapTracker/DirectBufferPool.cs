@@ -31,6 +31,10 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
     private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
 
+    /// <summary>A thread flushes its in-use delta to the shared total each time it moves by this much (64 KiB),
+    /// so the high-water mark trails the true peak by at most this much per thread, for one atomic per 16 rents of 4 KiB.</summary>
+    private const long HighWaterFlushBytes = 64 * 1024;
+
     private static int s_lastPoolId;
 
     private readonly SizeClass[] _classes;
@@ -47,19 +51,22 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     private readonly int _maxBufferSize;
     private readonly int _defaultBufferSize;
 
-    // Outstanding leases, and the reference count that keeps the slabs alive after Dispose.
-    private long _outstanding;
-    private long _inUseBytes;
-    private long _unpooledInUseBytes;
+    // This pool's index into each thread's state array (see DirectBufferPool.ThreadState.cs).
+    private readonly int _slot = AllocateSlot();
+
+    // Rents, returns and bytes are counted per thread (DirectBufferPool.ThreadState.cs); these are the rare events.
     private long _highWaterBytes;
-    private long _totalRents;
+    private long _flushedInUseBytes;
     private long _fallbackCount;
     private long _doubleDisposeCount;
     private long _monitorErrorCount;
     private long _leakedCount;
     private TaskCompletionSource? _drained;
     private volatile bool _disposed;
-    private int _slabsReleased;
+
+    // Set by Dispose once no rent can be in flight; only then may a returner release the slabs.
+    private volatile bool _rentsStopped;
+    private bool _slabsReleased;
 
     /// <summary>Initializes a new pool.</summary>
     /// <param name="options">The settings; null for the defaults.</param>
@@ -100,7 +107,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     public IBufferMonitor Monitor => _monitor;
 
     /// <summary>Gets the number of leases rented and not yet disposed.</summary>
-    public long OutstandingCount => Math.Max(0, Volatile.Read(ref _outstanding));
+    /// <remarks>Summed over the threads that rented and returned (O(threads)); exact when nothing is renting or returning.</remarks>
+    public long OutstandingCount => Sum().Outstanding;
 
     /// <summary>Rents a <see cref="BufferType.Normal"/> buffer of at least <paramref name="minBufferSize"/> bytes.</summary>
     /// <param name="minBufferSize">The least number of bytes needed, from 0 to <see cref="MaxBufferSize"/>, or -1 for <see cref="DefaultBufferSize"/>.</param>
@@ -135,7 +143,21 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             ThrowBufferTypeOutOfRange(bufferType);
         }
 
-        AcquireReference();
+        if (_disposed)
+        {
+            ThrowDisposed();
+        }
+
+        PoolThreadState state = GetThreadState();
+
+        // Announce the rent, then check the flag: Dispose's process-wide barrier pairs with this store and load
+        // (see DirectBufferPool.ThreadState.cs), so a rent racing Dispose either backs out here or is waited for.
+        Volatile.Write(ref state.Active, 1);
+        if (_disposed)
+        {
+            Volatile.Write(ref state.Active, 0);
+            ThrowDisposed();
+        }
 
         byte* pointer;
         int length;
@@ -147,13 +169,26 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             {
                 sizeClass = SizeClasses.IndexOf(minBufferSize);
                 SizeClass blocks = _classes[sizeClass];
-                block = blocks.TryPop(out pointer);
-                if (block < 0)
+                length = blocks.BlockSize;
+
+                // This thread's cache first (no shared write), then the shared list, then a new slab.
+                if (state.TryTakeBlock(sizeClass, out block))
                 {
-                    block = blocks.GrowAndPop(_budget, out pointer);
+                    pointer = blocks.AddressOf(block);
+                }
+                else
+                {
+                    block = blocks.TryPop(out pointer);
+                    if (block < 0)
+                    {
+                        block = blocks.GrowAndPop(_budget, out pointer);
+                        if (block >= 0)
+                        {
+                            RaiseHighWater(Sum().InUseBytes + length);
+                        }
+                    }
                 }
 
-                length = blocks.BlockSize;
                 if (block < 0)
                 {
                     length = Math.Max(minBufferSize, 1);
@@ -168,7 +203,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         }
         catch
         {
-            ReleaseReference();
+            Volatile.Write(ref state.Active, 0);
             throw;
         }
 
@@ -178,17 +213,21 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         DirectBuffer lease = monitoring ? new DirectBuffer(reusable: false) : LeaseCache.Rent();
         lease.Initialize(this, pointer, length, minBufferSize, sizeClass, block, LeaseIds.Next(), bufferType);
 
-        Interlocked.Increment(ref _totalRents);
-        long inUse = Interlocked.Add(ref _inUseBytes, length);
-        if (inUse > Volatile.Read(ref _highWaterBytes))
-        {
-            RaiseHighWater(inUse);
-        }
-
+        // Single-writer counters: plain increments published with volatile stores, no interlocked operation.
+        Volatile.Write(ref state.Rents, state.Rents + 1);
+        Volatile.Write(ref state.RentedBytes, state.RentedBytes + length);
         if (block < 0)
         {
-            Interlocked.Add(ref _unpooledInUseBytes, length);
+            Volatile.Write(ref state.UnpooledRentedBytes, state.UnpooledRentedBytes + length);
         }
+
+        state.PendingBytes += length;
+        if (state.PendingBytes >= HighWaterFlushBytes)
+        {
+            FlushInUse(state);
+        }
+
+        Volatile.Write(ref state.Active, 0);
 
         if (monitoring)
         {
@@ -199,11 +238,14 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     }
 
     /// <summary>Returns a point-in-time view of the pool's memory and counters.</summary>
+    /// <remarks>Sums per-thread counters (O(threads)). <see cref="DirectBufferPoolStatistics.HighWaterBytes"/> may trail the true peak by up to 64 KiB per renting thread (see <c>HighWaterFlushBytes</c>).</remarks>
     public DirectBufferPoolStatistics GetStatistics()
     {
         long reserved = _budget.ReservedBytes;
-        long inUse = Volatile.Read(ref _inUseBytes);
-        long unpooled = Volatile.Read(ref _unpooledInUseBytes);
+        Totals totals = Sum();
+        long inUse = totals.InUseBytes;
+        long unpooled = totals.UnpooledInUseBytes;
+        RaiseHighWater(inUse);
         return new DirectBufferPoolStatistics
         {
             Name = Name,
@@ -213,8 +255,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             UnpooledInUseBytes = unpooled,
             FreeBytes = Math.Max(0, reserved - (inUse - unpooled)),
             HighWaterBytes = Volatile.Read(ref _highWaterBytes),
-            OutstandingCount = OutstandingCount,
-            TotalRents = Volatile.Read(ref _totalRents),
+            OutstandingCount = totals.Outstanding,
+            TotalRents = totals.Rents,
             FallbackCount = Volatile.Read(ref _fallbackCount),
             DoubleDisposeCount = Volatile.Read(ref _doubleDisposeCount),
             MonitorErrorCount = Volatile.Read(ref _monitorErrorCount),
@@ -234,7 +276,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             try
             {
                 // Kept on the lease (never in the monitor) so a later double dispose can say where the first was.
-                if (_residentMonitor is not null)
+                // Only for leases whose allocation stack was sampled: sampling must bound the dispose cost too.
+                if (_residentMonitor is not null && lease.AllocationStack is not null)
                 {
                     lease.DisposeStack = _residentMonitor.CaptureDisposeStack();
                 }
@@ -247,7 +290,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             }
         }
 
-        ReturnMemory(lease, reuseLeaseObject: lease.IsReusable);
+        ReturnMemory(lease, reuseLeaseObject: lease.IsReusable, cacheBlock: true);
     }
 
     /// <summary>Reclaims a lease its finalizer found undisposed: the memory goes back, the leak is counted, logged and reported.</summary>
@@ -306,31 +349,53 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         finally
         {
             // Never back into the lease cache: this object is being finalized and must not be resurrected.
-            ReturnMemory(lease, reuseLeaseObject: false);
+            // Nor into the finalizer thread's block cache: that thread never rents, so the block would idle there.
+            ReturnMemory(lease, reuseLeaseObject: false, cacheBlock: false);
         }
     }
 
-    private void ReturnMemory(DirectBuffer lease, bool reuseLeaseObject)
+    private void ReturnMemory(DirectBuffer lease, bool reuseLeaseObject, bool cacheBlock)
     {
+        PoolThreadState state = GetThreadState();
         int length = lease.Length;
         if (lease.IsPooled)
         {
-            _classes[lease.SizeClass].Push(lease.Block);
+            // This thread's cache first; when it is full the block goes back to the shared list.
+            if (!cacheBlock || !state.TryKeepBlock(lease.SizeClass, lease.Block))
+            {
+                _classes[lease.SizeClass].Push(lease.Block);
+            }
         }
         else
         {
             // Safe: this lease alone owned the allocation, and the state exchange in Dispose lets one caller here.
             _allocator.Free(lease.Pointer);
-            Interlocked.Add(ref _unpooledInUseBytes, -length);
+            Volatile.Write(ref state.UnpooledReturnedBytes, state.UnpooledReturnedBytes + length);
         }
 
-        Interlocked.Add(ref _inUseBytes, -length);
+        Volatile.Write(ref state.ReturnedBytes, state.ReturnedBytes + length);
+        Volatile.Write(ref state.Returns, state.Returns + 1);
+        state.PendingBytes -= length;
+        if (state.PendingBytes <= -HighWaterFlushBytes)
+        {
+            FlushInUse(state);
+        }
         if (reuseLeaseObject)
         {
             LeaseCache.Return(lease);
         }
 
-        ReleaseReference();
+        // Store (the count above), then load: pairs with Dispose's second process-wide barrier. The waiter
+        // check costs one field read; only a pending WhenAllReturnedAsync makes it sum the counters.
+        if (_rentsStopped)
+        {
+            ReleaseSlabsIfDrained();
+        }
+
+        if (Volatile.Read(ref _drained) is not null)
+        {
+            SignalIfDrained();
+        }
     }
 
     internal void OnDoubleDispose(DirectBuffer lease)
@@ -367,67 +432,30 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
         _disposed = true;
 
-        // Pairs with the increment-then-check in AcquireReference: either a racing Rent sees _disposed, or we
-        // see its reference and leave the release to whoever drops the count to zero.
-        Interlocked.MemoryBarrier();
-        long outstanding = Volatile.Read(ref _outstanding);
-        if (outstanding == 0)
-        {
-            ReleaseSlabs();
-        }
-        else
+        // The rare side of the handshakes with Rent and Return (DirectBufferPool.ThreadState.cs). First: no rent
+        // starts from here on, and those in flight finish. A returner must not release the slabs before that, or
+        // a rent still in flight could grow a slab after the release.
+        Interlocked.MemoryBarrierProcessWide();
+        WaitForRentsInFlight();
+
+        // Second: from here the count of rents is final, so a returner that sees _rentsStopped may release; one
+        // that returned before this barrier is counted by the sum below.
+        _rentsStopped = true;
+        Interlocked.MemoryBarrierProcessWide();
+        long outstanding = Sum().Outstanding;
+        if (outstanding > 0)
         {
             Log.PoolDisposedWithOutstanding(_logger, Name, outstanding);
         }
-    }
 
-    private void AcquireReference()
-    {
-        Interlocked.Increment(ref _outstanding);
-        if (_disposed)
-        {
-            ReleaseReference();
-            ThrowDisposed();
-        }
-    }
-
-    private void ReleaseReference()
-    {
-        if (Interlocked.Decrement(ref _outstanding) == 0)
-        {
-            if (_disposed)
-            {
-                ReleaseSlabs();
-            }
-
-            // Wake WhenAllReturnedAsync. A waiter publishes its signal before it checks the count, and we
-            // read the signal after our decrement, so one of the two always sees the other.
-            if (Volatile.Read(ref _drained) is { } drained)
-            {
-                Interlocked.CompareExchange(ref _drained, null, drained);
-                drained.TrySetResult();
-            }
-        }
-    }
-
-    private void ReleaseSlabs()
-    {
-        // A Rent that raced with Dispose can drop the count to zero a second time; only the first release frees.
-        if (Interlocked.Exchange(ref _slabsReleased, 1) != 0)
-        {
-            return;
-        }
-
-        foreach (SizeClass blocks in _classes)
-        {
-            blocks.Release(_budget);
-        }
+        ReleaseSlabsIfDrained();
     }
 
     private byte* AllocateUnpooled(int length, string reason)
     {
         byte* pointer = (byte*)_allocator.Allocate((nuint)length);
         long total = Interlocked.Increment(ref _fallbackCount);
+        RaiseHighWater(Sum().InUseBytes + length);
         if (_logger.IsEnabled(LogLevel.Warning) && _fallbackWarnings.ShouldLog(out long sinceLast))
         {
             Log.FallbackAllocation(_logger, Name, length, reason, sinceLast, total);
@@ -463,6 +491,16 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     {
         Interlocked.Increment(ref _monitorErrorCount);
         Log.MonitorFailed(_logger, exception, operation, bufferId, Name);
+    }
+
+    private void FlushInUse(PoolThreadState state)
+    {
+        long inUse = Interlocked.Add(ref _flushedInUseBytes, state.PendingBytes);
+        state.PendingBytes = 0;
+        if (inUse > Volatile.Read(ref _highWaterBytes))
+        {
+            RaiseHighWater(inUse);
+        }
     }
 
     private void RaiseHighWater(long inUse)

@@ -25,7 +25,7 @@ public sealed record DirectBufferPoolStatistics
     /// <summary>Gets the slab bytes reserved but not rented: <see cref="ReservedBytes"/> less the pooled part of <see cref="InUseBytes"/>.</summary>
     public long FreeBytes { get; init; }
 
-    /// <summary>Gets the highest <see cref="InUseBytes"/> seen since the pool was created.</summary>
+    /// <summary>Gets the highest <see cref="InUseBytes"/> seen since the pool was created, to within 64 KiB per renting thread (threads batch their counts to keep renting free of shared writes).</summary>
     public long HighWaterBytes { get; init; }
 
     /// <summary>Gets the number of leases rented and not yet disposed.</summary>

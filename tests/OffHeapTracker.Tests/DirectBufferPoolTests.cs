@@ -481,6 +481,52 @@ public sealed class DirectBufferPoolTests
     }
 
     [Fact]
+    public void ThreadsThatExit_KeepTheirCounts_AndGiveBackTheirCachedBlocks()
+    {
+        var allocator = new TestAllocator();
+        var pool = Pools.Create(_off, o => o.Allocator = allocator);
+
+        // Enough short-lived threads to make the pool prune dead threads' state more than once.
+        for (int i = 0; i < 60; i++)
+        {
+            var thread = new Thread(() =>
+            {
+                for (int j = 0; j < 10; j++)
+                {
+                    pool.Rent(4096).Dispose();
+                }
+            });
+            thread.Start();
+            thread.Join();
+        }
+
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(600, stats.TotalRents);
+        Assert.Equal(0, stats.OutstandingCount);
+        Assert.Equal(0, stats.InUseBytes);
+
+        // Pruned threads' cached blocks went back to the shared list, so one slab still serves a full burst.
+        var burst = Enumerable.Range(0, 256).Select(_ => pool.Rent(4096)).ToList();
+        Assert.True(pool.GetStatistics().ReservedBytes <= 2 << 20, "dead threads kept blocks parked");
+        burst.ForEach(l => l.Dispose());
+        pool.Dispose();
+        Assert.Equal(0, allocator.LiveCount);
+    }
+
+    [Fact]
+    public async Task RentOnOneThread_ReturnOnAnother_KeepsTheCountsExact()
+    {
+        using var pool = Pools.Create(_off);
+        var leases = Enumerable.Range(0, 100).Select(_ => pool.Rent(4096)).ToList();
+        Assert.Equal(100, pool.OutstandingCount);
+        await Task.Run(() => leases.ForEach(l => l.Dispose()));
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(0, stats.OutstandingCount);
+        Assert.Equal(0, stats.InUseBytes);
+        Assert.InRange(stats.HighWaterBytes, (100 * 4096) - (64 * 1024), 100 * 4096);
+    }
+
+    [Fact]
     public void Options_AreValidatedWhenSet()
     {
         var options = new DirectBufferPoolOptions();

@@ -71,6 +71,10 @@ internal sealed unsafe class SizeClass
         }
     }
 
+    /// <summary>Gets the address of a block; the caller owns the block, so its slab is live.</summary>
+    public byte* AddressOf(int index) =>
+        Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift].BaseAddress + ((nint)(index & _blockInSlabMask) << _blockShift);
+
     /// <summary>Gives a block back. The caller guarantees it owns <paramref name="index"/> (the lease's state CAS does).</summary>
     public void Push(int index)
     {

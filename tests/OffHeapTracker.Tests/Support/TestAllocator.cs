@@ -23,6 +23,7 @@ internal sealed unsafe class TestAllocator : INativeAllocator
         ThrowIfFailing();
         void* p = NativeAllocator.Instance.AllocateAligned(byteCount, alignment);
         Interlocked.Increment(ref AlignedAllocations);
+
         Assert.True(_live.TryAdd((nint)p, true));
         return p;
     }

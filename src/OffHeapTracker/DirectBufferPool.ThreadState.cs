@@ -1,0 +1,209 @@
+using OffHeapTracker.Native;
+
+namespace OffHeapTracker;
+
+/// <content>
+/// Per-thread state: block caches and single-writer counters, so renting and returning need no shared write.
+/// </content>
+/// <remarks>
+/// <para>
+/// Counters are summed on demand (statistics, disposal, waits), which makes them cheap to keep and
+/// O(threads) to read. A thread that has died is folded into the retired totals when the registry grows,
+/// so the registry stays bounded by the threads alive at once.
+/// </para>
+/// <para>
+/// Disposal must still know exactly when the last lease comes back, without a shared counter. It uses an
+/// asymmetric Dekker handshake. A renter stores <c>Active = 1</c>, then loads <c>_disposed</c>; a returner
+/// stores its count, then loads <c>_disposed</c>. <c>Dispose</c> stores <c>_disposed</c>, then runs
+/// <see cref="Interlocked.MemoryBarrierProcessWide"/>, then reads their stores. The process-wide barrier makes
+/// it impossible for both sides to miss each other, so either the renter sees the pool disposed and backs out,
+/// or <c>Dispose</c> sees it in flight and waits. A second flag and barrier, set only after the in-flight
+/// rents are done, does the same for returners: either a returner sees renting stopped and re-checks the
+/// counts, or <c>Dispose</c> counts its return. A returner must not release earlier, because a rent still in
+/// flight could then grow a slab after the release (the rent-vs-dispose test caught exactly this). The costly
+/// fences live on the rare side only.
+/// </para>
+/// </remarks>
+public sealed partial class DirectBufferPool
+{
+    private static readonly Lock s_slotLock = new();
+    private static readonly Stack<int> s_freeSlots = new();
+    private static int s_nextSlot;
+
+    [ThreadStatic]
+    private static PoolThreadState?[]? t_states;
+
+    private readonly Lock _registryLock = new();
+    private PoolThreadState[] _states = [];
+    private int _pruneAt = 16;
+
+    // Totals of pruned (dead) threads' states; written under _registryLock.
+    private long _retiredRents;
+    private long _retiredReturns;
+    private long _retiredRentedBytes;
+    private long _retiredReturnedBytes;
+    private long _retiredUnpooledRentedBytes;
+    private long _retiredUnpooledReturnedBytes;
+
+    private static int AllocateSlot()
+    {
+        lock (s_slotLock)
+        {
+            return s_freeSlots.Count > 0 ? s_freeSlots.Pop() : s_nextSlot++;
+        }
+    }
+
+    private PoolThreadState GetThreadState()
+    {
+        PoolThreadState?[]? states = t_states;
+        if (states is not null && (uint)_slot < (uint)states.Length && states[_slot] is { } state && ReferenceEquals(state.Owner, this))
+        {
+            return state;
+        }
+
+        return CreateThreadState();
+    }
+
+    private PoolThreadState CreateThreadState()
+    {
+        var state = new PoolThreadState(this, _classes);
+        PoolThreadState?[]? states = t_states;
+        if (states is null || states.Length <= _slot)
+        {
+            Array.Resize(ref states, Math.Max(_slot + 1, (states?.Length ?? 4) * 2));
+            t_states = states;
+        }
+
+        states[_slot] = state;
+        lock (_registryLock)
+        {
+            if (_states.Length >= _pruneAt)
+            {
+                PruneDeadThreads();
+                _pruneAt = Math.Max(16, _states.Length * 2);
+            }
+
+            // Copy-on-write: readers sum a snapshot without taking the lock.
+            PoolThreadState[] grown = new PoolThreadState[_states.Length + 1];
+            _states.CopyTo(grown, 0);
+            grown[^1] = state;
+            Volatile.Write(ref _states, grown);
+        }
+
+        return state;
+    }
+
+    /// <summary>Folds the counters of threads that have exited into the retired totals and frees their cached blocks.</summary>
+    private void PruneDeadThreads()
+    {
+        var alive = new List<PoolThreadState>(_states.Length);
+        foreach (PoolThreadState state in _states)
+        {
+            if (state.Thread.IsAlive)
+            {
+                alive.Add(state);
+                continue;
+            }
+
+            // The thread is gone, so nothing writes these any more.
+            _retiredRents += state.Rents;
+            _retiredReturns += state.Returns;
+            _retiredRentedBytes += state.RentedBytes;
+            _retiredReturnedBytes += state.ReturnedBytes;
+            _retiredUnpooledRentedBytes += state.UnpooledRentedBytes;
+            _retiredUnpooledReturnedBytes += state.UnpooledReturnedBytes;
+            Interlocked.Add(ref _flushedInUseBytes, state.PendingBytes);
+            for (int sizeClass = 0; sizeClass < _classes.Length; sizeClass++)
+            {
+                while (state.TryTakeBlock(sizeClass, out int block))
+                {
+                    _classes[sizeClass].Push(block);
+                }
+            }
+        }
+
+        Volatile.Write(ref _states, alive.ToArray());
+    }
+
+    private Totals Sum()
+    {
+        Totals totals;
+        lock (_registryLock)
+        {
+            totals = new Totals(
+                _retiredRents, _retiredReturns, _retiredRentedBytes, _retiredReturnedBytes, _retiredUnpooledRentedBytes, _retiredUnpooledReturnedBytes);
+            foreach (PoolThreadState state in _states)
+            {
+                totals.Rents += Volatile.Read(ref state.Rents);
+                totals.Returns += Volatile.Read(ref state.Returns);
+                totals.RentedBytes += Volatile.Read(ref state.RentedBytes);
+                totals.ReturnedBytes += Volatile.Read(ref state.ReturnedBytes);
+                totals.UnpooledRentedBytes += Volatile.Read(ref state.UnpooledRentedBytes);
+                totals.UnpooledReturnedBytes += Volatile.Read(ref state.UnpooledReturnedBytes);
+            }
+        }
+
+        return totals;
+    }
+
+    /// <summary>Called after <c>_disposed</c> is set and the process-wide barrier ran: waits out rents in flight.</summary>
+    private void WaitForRentsInFlight()
+    {
+        PoolThreadState[] states;
+        lock (_registryLock)
+        {
+            // Under the lock: a thread registering after this snapshot registers after Dispose's barrier, so its
+            // first rent sees _disposed.
+            states = _states;
+        }
+
+        foreach (PoolThreadState state in states)
+        {
+            SpinWait spinner = default;
+            while (Volatile.Read(ref state.Active) != 0)
+            {
+                spinner.SpinOnce();
+            }
+        }
+    }
+
+    /// <summary>Frees the slabs once every lease is back. Safe to call from any number of threads, any number of times.</summary>
+    private void ReleaseSlabsIfDrained()
+    {
+        lock (_registryLock)
+        {
+            if (_slabsReleased)
+            {
+                return;
+            }
+
+            // Each caller published its own return before taking the lock, so the last one in sees them all.
+            Totals totals = Sum();
+            if (totals.Rents != totals.Returns)
+            {
+                return;
+            }
+
+            _slabsReleased = true;
+            foreach (SizeClass blocks in _classes)
+            {
+                blocks.Release(_budget);
+            }
+        }
+
+        lock (s_slotLock)
+        {
+            s_freeSlots.Push(_slot);
+        }
+    }
+
+    private record struct Totals(
+        long Rents, long Returns, long RentedBytes, long ReturnedBytes, long UnpooledRentedBytes, long UnpooledReturnedBytes)
+    {
+        public readonly long Outstanding => Math.Max(0, Rents - Returns);
+
+        public readonly long InUseBytes => Math.Max(0, RentedBytes - ReturnedBytes);
+
+        public readonly long UnpooledInUseBytes => Math.Max(0, UnpooledRentedBytes - UnpooledReturnedBytes);
+    }
+}
