@@ -19,6 +19,7 @@ public class RentDisposeBenchmarks
     private DirectBufferPool _noStacks = null!;
     private DirectBufferPool _sampled = null!;
     private DirectBufferPool _fullStacks = null!;
+    private DirectBufferPool _allocStacks = null!;
 
     [Params(4096, 16384, 65536)]
     public int Size { get; set; }
@@ -31,6 +32,7 @@ public class RentDisposeBenchmarks
         _noStacks = Subjects.Direct(Subjects.On(depth: 0));
         _sampled = Subjects.Direct(Subjects.On(depth: 16, sampling: 16));
         _fullStacks = Subjects.Direct(Subjects.On(depth: 16));
+        _allocStacks = Subjects.Direct(Subjects.On(depth: 16, disposeStacks: false));
     }
 
     [GlobalCleanup]
@@ -42,6 +44,7 @@ public class RentDisposeBenchmarks
         _noStacks.Dispose();
         _sampled.Dispose();
         _fullStacks.Dispose();
+        _allocStacks.Dispose();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Ops)]
@@ -101,8 +104,13 @@ public class RentDisposeBenchmarks
     [Benchmark(OperationsPerInvoke = Ops)]
     public void DirectMonitorOnSampled16() => RentDispose(_sampled);
 
+    /// <summary>The default: an allocation stack and a first-dispose stack per buffer.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void DirectMonitorOnFullStacks() => RentDispose(_fullStacks);
+
+    /// <summary>Allocation stacks only (<c>CaptureDisposeStacks = false</c>): one capture per buffer, as the bare row.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void DirectMonitorOnAllocStacksOnly() => RentDispose(_allocStacks);
 
     /// <summary>The floor for full stacks: a bare capture from the same call depth as the rent above.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]

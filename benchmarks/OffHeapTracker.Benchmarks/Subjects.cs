@@ -14,12 +14,13 @@ internal static class Subjects
 
     public static ResidentBufferMonitor Off() => new();
 
-    public static ResidentBufferMonitor On(int depth, int sampling = 1)
+    public static ResidentBufferMonitor On(int depth, int sampling = 1, bool disposeStacks = true)
     {
         var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions
         {
             StackTraceDepth = depth,
             StackTraceSampling = sampling,
+            CaptureDisposeStacks = disposeStacks,
         });
         monitor.Enable();
         return monitor;

@@ -468,6 +468,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     {
         bool recorded = false;
         InternedStack? stack = null;
+        string? context = null;
+        long timestamp = 0;
         try
         {
             var allocation = new BufferAllocation(
@@ -476,7 +478,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                 PoolId = _poolId,
             };
             recorded = _residentMonitor is not null
-                ? _residentMonitor.Record(in allocation, out stack)
+                ? _residentMonitor.Record(in allocation, out stack, out context, out timestamp)
                 : _monitor.OnAllocated(in allocation);
         }
         catch (Exception ex)
@@ -484,7 +486,15 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             OnMonitorFailed(ex, nameof(IBufferMonitor.OnAllocated), lease.Id);
         }
 
-        lease.SetDiagnostics(_time.GetTimestamp(), BufferContext.Current, recorded, stack);
+        // Reuse what the record already read when it was taken on our clock: one clock read and one AsyncLocal
+        // read per rent, not two.
+        if (!recorded || !ReferenceEquals(_residentMonitor?.TimeProvider, _time))
+        {
+            timestamp = _time.GetTimestamp();
+            context = BufferContext.Current;
+        }
+
+        lease.SetDiagnostics(timestamp, context, recorded, stack);
     }
 
     private void OnMonitorFailed(Exception exception, string operation, long bufferId)

@@ -71,6 +71,9 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <remarks>Handlers must be quick and must not block. An exception from a handler is logged by the pool and goes no further.</remarks>
     public event EventHandler<BufferLeak>? LeakDetected;
 
+    /// <summary>Gets the clock records are stamped with.</summary>
+    internal TimeProvider TimeProvider => _time;
+
     /// <summary>Gets a value indicating whether new buffers are being recorded.</summary>
     public bool IsEnabled => _enabled;
 
@@ -170,7 +173,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
     void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
 
-    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation, out _);
+    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation, out _, out _, out _);
 
     void IBufferMonitor.OnFreed(long id) => Volatile.Read(ref _table).TryRemove(id);
 
@@ -228,9 +231,13 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <summary>Records a buffer; runs on the renting thread, inside <c>Rent</c>, so the captured stack shows the caller.</summary>
     /// <param name="allocation">The buffer.</param>
     /// <param name="stack">The interned allocation stack, which the pool keeps on the lease for leak and double-dispose reports.</param>
-    internal bool Record(in BufferAllocation allocation, out InternedStack? stack)
+    /// <param name="context">The ambient context read for the record, so the pool need not read it again.</param>
+    /// <param name="timestamp">The record's timestamp on <see cref="TimeProvider"/>'s clock, or 0 if no record was made.</param>
+    internal bool Record(in BufferAllocation allocation, out InternedStack? stack, out string? context, out long timestamp)
     {
         stack = null;
+        context = null;
+        timestamp = 0;
         if (!_enabled || (allocation.BufferType == BufferType.Pool && !_recordPool))
         {
             return false;
@@ -253,16 +260,18 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             }
         }
 
+        context = BufferContext.Current;
+        timestamp = _time.GetTimestamp();
         var record = new ResidentRecord(
             allocation.Address,
-            _time.GetTimestamp(),
+            timestamp,
             allocation.RequestedSize,
             allocation.ActualSize,
             allocation.BufferType,
             Environment.CurrentManagedThreadId,
             allocation.PoolName,
             allocation.PoolId,
-            BufferContext.Current,
+            context,
             stack);
         if (!table.TryAdd(allocation.Id, record, _maxRecords))
         {
