@@ -29,7 +29,7 @@ Thread.Sleep(TimeSpan.FromSeconds(1.2));
 IReadOnlyList<ResidentBuffer> resident = BufferMonitor.GetResident();
 Console.WriteLine();
 Console.WriteLine("mysql> select * from dble_memory_resident \\G   -- or, here: BufferMonitor.GetResident()");
-Console.Write(ResidentBufferFormatter.FormatVertical(resident));
+Console.Write(BufferReportFormatter.FormatVertical(resident));
 
 int suspects = resident.Count(r => r.BufferType == BufferType.Normal);
 Console.WriteLine();

@@ -69,6 +69,19 @@ public static class BufferMonitor
     public static IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null) =>
         Shared.GetResident(minAge, type);
 
+    /// <summary>Groups the shared monitor's buffers by allocation stack, biggest holders first; see <see cref="ResidentBufferMonitor.GetLeakSites"/>.</summary>
+    /// <param name="minAge">The youngest age counted; null for 1 s.</param>
+    /// <param name="type">Only buffers of this type; null for both.</param>
+    /// <param name="top">The most sites returned, from 1 to 10,000.</param>
+    /// <returns>Sites sorted by total bytes, largest first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
+    public static IReadOnlyList<LeakSite> GetLeakSites(TimeSpan? minAge = null, BufferType? type = null, int top = 20) =>
+        Shared.GetLeakSites(minAge, type, top);
+
+    /// <summary>Copies the shared monitor's records for a before/after comparison; see <see cref="ResidentBufferMonitor.TakeSnapshot"/>.</summary>
+    /// <returns>The snapshot.</returns>
+    public static BufferSnapshot TakeSnapshot() => Shared.TakeSnapshot();
+
     /// <summary>Sets the context recorded with every buffer rented on this async flow until the scope is disposed (dble's <c>sql</c> column).</summary>
     /// <param name="context">What the code is doing: a request path, a connection id, a statement. Cut to 1024 characters.</param>
     /// <returns>A scope that restores the previous context when disposed.</returns>

@@ -44,6 +44,8 @@ public sealed partial class DirectBufferPool
     private long _retiredReturnedBytes;
     private long _retiredUnpooledRentedBytes;
     private long _retiredUnpooledReturnedBytes;
+    private long _retiredPoolTypeRentedBytes;
+    private long _retiredPoolTypeReturnedBytes;
 
     private static int AllocateSlot()
     {
@@ -112,6 +114,8 @@ public sealed partial class DirectBufferPool
             _retiredReturnedBytes += state.ReturnedBytes;
             _retiredUnpooledRentedBytes += state.UnpooledRentedBytes;
             _retiredUnpooledReturnedBytes += state.UnpooledReturnedBytes;
+            _retiredPoolTypeRentedBytes += state.PoolTypeRentedBytes;
+            _retiredPoolTypeReturnedBytes += state.PoolTypeReturnedBytes;
             Interlocked.Add(ref _flushedInUseBytes, state.PendingBytes);
             for (int sizeClass = 0; sizeClass < _classes.Length; sizeClass++)
             {
@@ -131,7 +135,14 @@ public sealed partial class DirectBufferPool
         lock (_registryLock)
         {
             totals = new Totals(
-                _retiredRents, _retiredReturns, _retiredRentedBytes, _retiredReturnedBytes, _retiredUnpooledRentedBytes, _retiredUnpooledReturnedBytes);
+                _retiredRents,
+                _retiredReturns,
+                _retiredRentedBytes,
+                _retiredReturnedBytes,
+                _retiredUnpooledRentedBytes,
+                _retiredUnpooledReturnedBytes,
+                _retiredPoolTypeRentedBytes,
+                _retiredPoolTypeReturnedBytes);
             foreach (PoolThreadState state in _states)
             {
                 totals.Rents += Volatile.Read(ref state.Rents);
@@ -140,6 +151,8 @@ public sealed partial class DirectBufferPool
                 totals.ReturnedBytes += Volatile.Read(ref state.ReturnedBytes);
                 totals.UnpooledRentedBytes += Volatile.Read(ref state.UnpooledRentedBytes);
                 totals.UnpooledReturnedBytes += Volatile.Read(ref state.UnpooledReturnedBytes);
+                totals.PoolTypeRentedBytes += Volatile.Read(ref state.PoolTypeRentedBytes);
+                totals.PoolTypeReturnedBytes += Volatile.Read(ref state.PoolTypeReturnedBytes);
             }
         }
 
@@ -198,8 +211,17 @@ public sealed partial class DirectBufferPool
     }
 
     private record struct Totals(
-        long Rents, long Returns, long RentedBytes, long ReturnedBytes, long UnpooledRentedBytes, long UnpooledReturnedBytes)
+        long Rents,
+        long Returns,
+        long RentedBytes,
+        long ReturnedBytes,
+        long UnpooledRentedBytes,
+        long UnpooledReturnedBytes,
+        long PoolTypeRentedBytes,
+        long PoolTypeReturnedBytes)
     {
+        public readonly long PoolTypeInUseBytes => Math.Max(0, PoolTypeRentedBytes - PoolTypeReturnedBytes);
+
         public readonly long Outstanding => Math.Max(0, Rents - Returns);
 
         public readonly long InUseBytes => Math.Max(0, RentedBytes - ReturnedBytes);

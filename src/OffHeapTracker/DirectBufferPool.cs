@@ -61,6 +61,9 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     private long _doubleDisposeCount;
     private long _monitorErrorCount;
     private long _leakedCount;
+    private long _trimmedBytes;
+    private readonly ITimer? _trimTimer;
+    private readonly System.Diagnostics.Metrics.Meter _meter;
     private TaskCompletionSource? _drained;
     private volatile bool _disposed;
 
@@ -92,6 +95,15 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         _doubleDisposeWarnings = new WarningRateLimiter(options.TimeProvider, s_warningInterval);
         _leakWarnings = new WarningRateLimiter(options.TimeProvider, s_warningInterval);
         _time = options.TimeProvider;
+
+        _meter = OffHeapTrackerMetrics.GetMeter(options.MeterFactory);
+        OffHeapTrackerMetrics.Register(_meter, this);
+
+        if (options.TrimAfter != Timeout.InfiniteTimeSpan)
+        {
+            // The timer holds the pool weakly: an undisposed, unreachable pool must stay collectable.
+            _trimTimer = _time.CreateTimer(static state => TrimTick((WeakReference<DirectBufferPool>)state!), new WeakReference<DirectBufferPool>(this), options.TrimAfter, options.TrimAfter);
+        }
     }
 
     /// <summary>Gets the pool's name.</summary>
@@ -221,6 +233,11 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             Volatile.Write(ref state.UnpooledRentedBytes, state.UnpooledRentedBytes + length);
         }
 
+        if (bufferType == BufferType.Pool)
+        {
+            Volatile.Write(ref state.PoolTypeRentedBytes, state.PoolTypeRentedBytes + length);
+        }
+
         state.PendingBytes += length;
         if (state.PendingBytes >= HighWaterFlushBytes)
         {
@@ -252,7 +269,9 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             CapacityBytes = _budget.CapacityBytes,
             ReservedBytes = reserved,
             InUseBytes = inUse,
+            PoolTypeInUseBytes = totals.PoolTypeInUseBytes,
             UnpooledInUseBytes = unpooled,
+            RentedBytes = totals.RentedBytes,
             FreeBytes = Math.Max(0, reserved - (inUse - unpooled)),
             HighWaterBytes = Volatile.Read(ref _highWaterBytes),
             OutstandingCount = totals.Outstanding,
@@ -261,6 +280,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             DoubleDisposeCount = Volatile.Read(ref _doubleDisposeCount),
             MonitorErrorCount = Volatile.Read(ref _monitorErrorCount),
             LeakedCount = Volatile.Read(ref _leakedCount),
+            TrimmedBytes = Volatile.Read(ref _trimmedBytes),
             IsDisposed = _disposed,
         };
     }
@@ -373,6 +393,11 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             Volatile.Write(ref state.UnpooledReturnedBytes, state.UnpooledReturnedBytes + length);
         }
 
+        if (lease.BufferType == BufferType.Pool)
+        {
+            Volatile.Write(ref state.PoolTypeReturnedBytes, state.PoolTypeReturnedBytes + length);
+        }
+
         Volatile.Write(ref state.ReturnedBytes, state.ReturnedBytes + length);
         Volatile.Write(ref state.Returns, state.Returns + 1);
         state.PendingBytes -= length;
@@ -431,6 +456,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         }
 
         _disposed = true;
+        _trimTimer?.Dispose();
+        OffHeapTrackerMetrics.Unregister(_meter, this);
 
         // The rare side of the handshakes with Rent and Return (DirectBufferPool.ThreadState.cs). First: no rent
         // starts from here on, and those in flight finish. A returner must not release the slabs before that, or
@@ -501,6 +528,48 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     {
         Interlocked.Increment(ref _monitorErrorCount);
         Log.MonitorFailed(_logger, exception, operation, bufferId, Name);
+    }
+
+    /// <summary>Gives back slabs that stayed wholly free since the previous pass (one <see cref="DirectBufferPoolOptions.TrimAfter"/> apart).</summary>
+    /// <returns>The bytes given back by this pass.</returns>
+    internal long TrimIdleSlabs()
+    {
+        long trimmed = 0;
+        lock (_registryLock)
+        {
+            // Under the registry lock so the release of the slabs on disposal cannot interleave with a pass.
+            if (_slabsReleased)
+            {
+                return 0;
+            }
+
+            foreach (SizeClass blocks in _classes)
+            {
+                trimmed += blocks.Trim(_budget);
+            }
+        }
+
+        Interlocked.Add(ref _trimmedBytes, trimmed);
+        return trimmed;
+    }
+
+    private static void TrimTick(WeakReference<DirectBufferPool> pool)
+    {
+        try
+        {
+            if (pool.TryGetTarget(out DirectBufferPool? target) && !target._disposed)
+            {
+                target.TrimIdleSlabs();
+            }
+        }
+        catch (Exception ex)
+        {
+            // A timer callback must not throw; a failed pass leaves every slab in place and is retried next tick.
+            if (pool.TryGetTarget(out DirectBufferPool? target))
+            {
+                target.OnMonitorFailed(ex, "trim", 0);
+            }
+        }
     }
 
     private void FlushInUse(PoolThreadState state)

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OffHeapTracker.Native;
@@ -20,6 +21,7 @@ public sealed class DirectBufferPoolOptions
     private IBufferMonitor? _monitor;
     private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
     private TimeProvider _timeProvider = TimeProvider.System;
+    private TimeSpan _trimAfter = TimeSpan.FromSeconds(10);
 
     /// <summary>Gets or sets the pool's name, shown in statistics, logs and every resident record.</summary>
     /// <value>The default is <c>"default"</c>.</value>
@@ -98,6 +100,27 @@ public sealed class DirectBufferPoolOptions
         {
             ArgumentNullException.ThrowIfNull(value, nameof(LoggerFactory));
             _loggerFactory = value;
+        }
+    }
+
+    /// <summary>Gets or sets the factory the pool's <c>OffHeapTracker</c> meter is created from (the host's, under dependency injection).</summary>
+    /// <value>The default is null: the instruments live on a static meter named <c>OffHeapTracker</c>.</value>
+    public IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>Gets or sets how long a slab must stay wholly free before it is given back to the operating system.</summary>
+    /// <value>The default is 10 seconds, as Kestrel's pool since .NET 10. <see cref="Timeout.InfiniteTimeSpan"/> never trims.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 100 ms and not infinite.</exception>
+    public TimeSpan TrimAfter
+    {
+        get => _trimAfter;
+        set
+        {
+            if (value != Timeout.InfiniteTimeSpan)
+            {
+                Guard.InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.MaxValue, nameof(TrimAfter));
+            }
+
+            _trimAfter = value;
         }
     }
 

@@ -19,7 +19,13 @@ public sealed record DirectBufferPoolStatistics
     /// <summary>Gets the bytes of every buffer rented now (block sizes, pooled and unpooled): the analogue of dble's <c>DIRECT_MEMORY_POOL_USED</c>.</summary>
     public long InUseBytes { get; init; }
 
-    /// <summary>Gets the part of <see cref="InUseBytes"/> served by unpooled native allocations.</summary>
+    /// <summary>Gets the part of <see cref="InUseBytes"/> rented as <see cref="BufferType.Pool"/>; the rest is <see cref="BufferType.Normal"/>.</summary>
+    public long PoolTypeInUseBytes { get; init; }
+
+    /// <summary>Gets the bytes rented since the pool was created (block sizes), a cumulative counter.</summary>
+    public long RentedBytes { get; init; }
+
+        /// <summary>Gets the part of <see cref="InUseBytes"/> served by unpooled native allocations.</summary>
     public long UnpooledInUseBytes { get; init; }
 
     /// <summary>Gets the slab bytes reserved but not rented: <see cref="ReservedBytes"/> less the pooled part of <see cref="InUseBytes"/>.</summary>
@@ -27,6 +33,9 @@ public sealed record DirectBufferPoolStatistics
 
     /// <summary>Gets the highest <see cref="InUseBytes"/> seen since the pool was created, to within 64 KiB per renting thread (threads batch their counts to keep renting free of shared writes).</summary>
     public long HighWaterBytes { get; init; }
+
+    /// <summary>Gets the slab bytes given back to the operating system after staying wholly free for <see cref="DirectBufferPoolOptions.TrimAfter"/>.</summary>
+    public long TrimmedBytes { get; init; }
 
     /// <summary>Gets the number of leases rented and not yet disposed.</summary>
     public long OutstandingCount { get; init; }

@@ -11,7 +11,7 @@ namespace OffHeapTracker.Tests;
 public sealed class StressTests(ITestOutputHelper output)
 {
     private const int Workers = 4;
-    private const int MaxOperationsPerWorker = 400_000;
+    private const int MaxOperationsPerWorker = 1_500_000;
     private const int MaxPooled = 64 * 1024;
     private static readonly TimeSpan s_duration = TimeSpan.FromSeconds(8);
 
@@ -27,9 +27,10 @@ public sealed class StressTests(ITestOutputHelper output)
             MaxPooledBufferSize = MaxPooled,
             CapacityBytes = 32 << 20,
             Allocator = allocator,
+            TrimAfter = Timeout.InfiniteTimeSpan, // trimmed by hand below, while the workers run
         });
 
-        long rents = 0, doubleDisposes = 0, dropped = 0, corrupt = 0;
+        long rents = 0, doubleDisposes = 0, dropped = 0, corrupt = 0, trimmed = 0;
         var stopwatch = Stopwatch.StartNew();
         using var stop = new CancellationTokenSource(s_duration);
 
@@ -43,6 +44,7 @@ public sealed class StressTests(ITestOutputHelper output)
                     Thread.Sleep(random.Next(3));
                     monitor.RecordPool = random.Next(2) == 0;
                     monitor.Disable();
+                    trimmed += pool.TrimIdleSlabs();
                     Thread.Sleep(random.Next(3));
                 }
             },
@@ -119,7 +121,8 @@ public sealed class StressTests(ITestOutputHelper output)
         Gc.CollectAndFinalize();
 
         DirectBufferPoolStatistics stats = pool.GetStatistics();
-        output.WriteLine($"{rents:N0} rents in {stopwatch.Elapsed.TotalSeconds:0.0} s: {dropped} dropped, {doubleDisposes} double disposes, {stats.FallbackCount:N0} fallbacks, {corrupt} corrupted");
+        output.WriteLine($"{rents:N0} rents in {stopwatch.Elapsed.TotalSeconds:0.0} s: {dropped} dropped, {doubleDisposes} double disposes, {stats.FallbackCount:N0} fallbacks, {trimmed:N0} bytes trimmed, {corrupt} corrupted");
+        Assert.Equal(trimmed, stats.TrimmedBytes);
         Assert.Equal(0, corrupt);
         Assert.Equal(rents, stats.TotalRents);
         Assert.Equal(dropped, stats.LeakedCount);

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace OffHeapTracker.Monitoring;
 
 /// <summary>One buffer still rented when the monitor was queried: a row of dble's <c>dble_memory_resident</c> table.</summary>
@@ -7,9 +9,11 @@ public sealed record ResidentBuffer
     public required long Id { get; init; }
 
     /// <summary>Gets how long the buffer had been rented when the query ran, in seconds.</summary>
+    [JsonPropertyName("alive_second")]
     public required double AliveSeconds { get; init; }
 
     /// <summary>Gets the allocating stack, innermost frame first, one per line; the first line is the code that called <c>Rent</c>. Empty when stacks are not captured.</summary>
+    [JsonPropertyName("stacktrace")]
     public required string StackTrace { get; init; }
 
     /// <summary>Gets the type declared at rent.</summary>

@@ -65,6 +65,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         _stackTraceSampling = options.StackTraceSampling;
         _recordPool = options.RecordPool;
         _logger = options.LoggerFactory.CreateLogger<ResidentBufferMonitor>();
+        OffHeapTrackerMetrics.Register(OffHeapTrackerMetrics.GetMeter(options.MeterFactory), this);
     }
 
     /// <summary>Raised on the finalizer thread for every lease of a pool reporting to this monitor that was garbage-collected without <c>Dispose</c>.</summary>
@@ -170,6 +171,70 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
         return Query(threshold, type, poolId: null);
     }
+
+    /// <summary>Groups the buffers still out by allocation stack, biggest holders first: which code holds the most.</summary>
+    /// <param name="minAge">The youngest age counted; null for <see cref="DefaultMinAge"/> (1 s).</param>
+    /// <param name="type">Only buffers of this type; null for both.</param>
+    /// <param name="top">The most sites returned, from 1 to 10,000.</param>
+    /// <returns>Sites sorted by <see cref="LeakSite.TotalBytes"/>, largest first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
+    public IReadOnlyList<LeakSite> GetLeakSites(TimeSpan? minAge = null, BufferType? type = null, int top = 20)
+    {
+        Guard.InRange(top, 1, 10_000, nameof(top));
+        IReadOnlyList<ResidentBuffer> buffers = GetResident(minAge, type);
+        var groups = new Dictionary<string, List<ResidentBuffer>>(StringComparer.Ordinal);
+        foreach (ResidentBuffer buffer in buffers)
+        {
+            string stack = buffer.StackTrace.Length > 0 ? buffer.StackTrace : LeakSite.NoStack;
+            if (!groups.TryGetValue(stack, out List<ResidentBuffer>? group))
+            {
+                groups[stack] = group = [];
+            }
+
+            group.Add(buffer);
+        }
+
+        var sites = new List<LeakSite>(groups.Count);
+        foreach ((string stack, List<ResidentBuffer> group) in groups)
+        {
+            // Buffers arrive oldest first, and grouping keeps that order.
+            long bytes = 0;
+            bool normal = false, pool = false;
+            foreach (ResidentBuffer buffer in group)
+            {
+                bytes += buffer.ActualSize;
+                normal |= buffer.BufferType == BufferType.Normal;
+                pool |= buffer.BufferType == BufferType.Pool;
+            }
+
+            sites.Add(new LeakSite
+            {
+                StackTrace = stack,
+                Count = group.Count,
+                TotalBytes = bytes,
+                OldestAgeSeconds = group[0].AliveSeconds,
+                NewestAgeSeconds = group[^1].AliveSeconds,
+                BufferTypes = (normal, pool) switch
+                {
+                    (true, true) => [BufferType.Normal, BufferType.Pool],
+                    (false, true) => [BufferType.Pool],
+                    _ => [BufferType.Normal],
+                },
+                SampleIds = group.Take(5).Select(static b => b.Id).ToArray(),
+            });
+        }
+
+        sites.Sort(static (a, b) =>
+        {
+            int byBytes = b.TotalBytes.CompareTo(a.TotalBytes);
+            return byBytes != 0 ? byBytes : b.Count.CompareTo(a.Count);
+        });
+        return sites.Count > top ? sites.GetRange(0, top) : sites;
+    }
+
+    /// <summary>Copies every record, of any age, for a before/after comparison (<see cref="BufferSnapshot.CompareTo"/>).</summary>
+    /// <returns>The snapshot.</returns>
+    public BufferSnapshot TakeSnapshot() => new(_time.GetUtcNow(), Query(TimeSpan.Zero, type: null, poolId: null));
 
     void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
 

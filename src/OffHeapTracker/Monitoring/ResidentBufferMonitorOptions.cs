@@ -80,6 +80,10 @@ public sealed class ResidentBufferMonitorOptions
         }
     }
 
+    /// <summary>Gets or sets the factory the monitor's <c>OffHeapTracker</c> meter is created from (the host's, under dependency injection).</summary>
+    /// <value>The default is null: the instruments live on a static meter named <c>OffHeapTracker</c>.</value>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
+
     /// <summary>Gets or sets the clock for allocation times and ages.</summary>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     /// <exception cref="ArgumentNullException">The value is null.</exception>

@@ -46,6 +46,8 @@ internal sealed class PoolThreadState
     public long ReturnedBytes;
     public long UnpooledRentedBytes;
     public long UnpooledReturnedBytes;
+    public long PoolTypeRentedBytes;
+    public long PoolTypeReturnedBytes;
 
     /// <summary>Bytes rented minus returned on this thread since its last flush to the pool's shared in-use total (owner only).</summary>
     public long PendingBytes;

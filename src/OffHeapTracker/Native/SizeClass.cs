@@ -31,6 +31,9 @@ internal sealed unsafe class SizeClass
     private int _slabCount;
     private long _head;
 
+    // Indices of trimmed slabs, reused before the array grows (guarded by _growLock).
+    private readonly Stack<int> _trimmedSlots = new();
+
     public SizeClass(int blockSize, INativeAllocator allocator)
     {
         Debug.Assert(int.IsPow2(blockSize));
@@ -46,6 +49,7 @@ internal sealed unsafe class SizeClass
 
     public int SlabSize { get; }
 
+    /// <summary>Gets the number of slab slots, trimmed ones included.</summary>
     public int SlabCount => Volatile.Read(ref _slabCount);
 
     /// <summary>Takes a free block, or returns -1 when the list is empty.</summary>
@@ -120,8 +124,15 @@ internal sealed unsafe class SizeClass
             int blockCount = 1 << _blocksPerSlabShift;
             var slab = new Slab(memory, blockCount);
 
-            int slabIndex = _slabCount;
-            if (slabIndex == _slabs.Length)
+            int slabIndex;
+            if (_trimmedSlots.Count > 0)
+            {
+                // A trimmed slot: none of its indices is on the free list (the trim pass removed them), so
+                // replacing the object is invisible to everyone but a stale pop, whose tagged CAS fails anyway.
+                slabIndex = _trimmedSlots.Pop();
+                Volatile.Write(ref _slabs[slabIndex], slab);
+            }
+            else if ((slabIndex = _slabCount) == _slabs.Length)
             {
                 var grown = new Slab[Math.Max(4, _slabs.Length * 2)];
                 Array.Copy(_slabs, grown, _slabs.Length);
@@ -134,7 +145,10 @@ internal sealed unsafe class SizeClass
                 _slabs[slabIndex] = slab;
             }
 
-            Volatile.Write(ref _slabCount, slabIndex + 1);
+            if (slabIndex == _slabCount)
+            {
+                Volatile.Write(ref _slabCount, slabIndex + 1);
+            }
 
             int first = slabIndex << _blocksPerSlabShift;
 
@@ -163,6 +177,97 @@ internal sealed unsafe class SizeClass
         }
     }
 
+    /// <summary>Frees the slabs that were wholly free at this pass and the one before, and keeps the rest.</summary>
+    /// <returns>The bytes given back.</returns>
+    /// <remarks>
+    /// Takes the whole free list off the head in one CAS, so no one else can pop these blocks while we read
+    /// their links; pushes by other threads meanwhile start a new list, and our survivors are spliced onto it.
+    /// Renters that find the list empty meanwhile wait on the grow lock we hold, then pop the survivors.
+    /// </remarks>
+    public long Trim(CapacityBudget budget)
+    {
+        lock (_growLock)
+        {
+            long head = Volatile.Read(ref _head);
+            while (true)
+            {
+                long seen = Interlocked.CompareExchange(ref _head, NextTag(head), head);
+                if (seen == head)
+                {
+                    break;
+                }
+
+                head = seen;
+            }
+
+            int blocksPerSlab = 1 << _blocksPerSlabShift;
+            var freeCounts = new int[_slabCount];
+            var chain = new List<int>();
+            for (int index = LowHalf(head) - 1; index >= 0; index = _slabs[index >> _blocksPerSlabShift].Next[index & _blockInSlabMask] - 1)
+            {
+                chain.Add(index);
+                freeCounts[index >> _blocksPerSlabShift]++;
+            }
+
+            long trimmed = 0;
+            for (int i = 0; i < _slabCount; i++)
+            {
+                Slab slab = _slabs[i];
+                bool whollyFree = slab.BaseAddress is not null && freeCounts[i] == blocksPerSlab;
+                if (whollyFree && slab.WhollyFreeAtLastTrim)
+                {
+                    // Safe: every block of this slab is in our detached chain, so none is rented or cached.
+                    _allocator.FreeAligned(slab.BaseAddress);
+                    slab.MarkFreed();
+                    budget.Release(SlabSize);
+                    _trimmedSlots.Push(i);
+                    trimmed += SlabSize;
+                    continue;
+                }
+
+                slab.WhollyFreeAtLastTrim = whollyFree;
+            }
+
+            // Splice the blocks of the slabs we kept back onto the list.
+            int first = -1;
+            int last = -1;
+            foreach (int index in chain)
+            {
+                if (_slabs[index >> _blocksPerSlabShift].BaseAddress is null)
+                {
+                    continue;
+                }
+
+                if (last >= 0)
+                {
+                    _slabs[last >> _blocksPerSlabShift].Next[last & _blockInSlabMask] = index + 1;
+                }
+                else
+                {
+                    first = index;
+                }
+
+                last = index;
+            }
+
+            if (first >= 0)
+            {
+                ref int lastLink = ref _slabs[last >> _blocksPerSlabShift].Next[last & _blockInSlabMask];
+                while (true)
+                {
+                    long current = Volatile.Read(ref _head);
+                    lastLink = LowHalf(current);
+                    if (Interlocked.CompareExchange(ref _head, Pack(NextTag(current), first + 1), current) == current)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            return trimmed;
+        }
+    }
+
     /// <summary>Frees every slab. Called once, when no block of this class can be in use.</summary>
     public void Release(CapacityBudget budget)
     {
@@ -170,10 +275,17 @@ internal sealed unsafe class SizeClass
         {
             for (int i = 0; i < _slabCount; i++)
             {
-                // Safe: the pool calls this only after its last lease came back, and never rents again.
-                _allocator.FreeAligned(_slabs[i].BaseAddress);
-                budget.Release(SlabSize);
+                // Safe: the pool calls this only after its last lease came back, and never rents again. A slab
+                // already trimmed was freed then, and released its budget then.
+                if (_slabs[i].BaseAddress is not null)
+                {
+                    _allocator.FreeAligned(_slabs[i].BaseAddress);
+                    _slabs[i].MarkFreed();
+                    budget.Release(SlabSize);
+                }
             }
+
+            _trimmedSlots.Clear();
 
             _slabs = [];
             _slabCount = 0;

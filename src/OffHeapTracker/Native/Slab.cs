@@ -14,8 +14,14 @@ internal sealed unsafe class Slab
         Next = new int[blockCount];
     }
 
-    /// <summary>Gets the start of the native allocation; owned by the <see cref="SizeClass"/> that created it.</summary>
-    public byte* BaseAddress { get; }
+    /// <summary>Gets the start of the native allocation; owned by the <see cref="SizeClass"/> that created it. Null once trimmed.</summary>
+    public byte* BaseAddress { get; private set; }
+
+    /// <summary>Gets or sets a value indicating whether every block was free at the last trim pass (so one more makes it idle).</summary>
+    public bool WhollyFreeAtLastTrim { get; set; }
+
+    /// <summary>Forgets the native memory after the size class freed it; the object stays for stale readers of the free list.</summary>
+    public void MarkFreed() => BaseAddress = null;
 
     /// <summary>Gets, for each block, the encoded index of the next free block (see <see cref="SizeClass"/>).</summary>
     public int[] Next { get; }

@@ -96,4 +96,35 @@ public sealed unsafe class SizeClassTests
         Assert.Equal(blocks.SlabCount * 2048, seen.Count);
         blocks.Release(budget);
     }
+
+    [Fact]
+    public void Trim_FreesOnlySlabsThatStayedWhollyFreeForTwoPasses_AndGrowthReusesTheirSlots()
+    {
+        var allocator = new TestAllocator();
+        var budget = new CapacityBudget(long.MaxValue);
+        var blocks = new SizeClass(1 << 19, allocator); // two blocks per 1 MiB slab
+
+        int a = blocks.GrowAndPop(budget, out _);
+        int b = blocks.TryPop(out _);
+        int c = blocks.GrowAndPop(budget, out _);
+        Assert.Equal(2, allocator.LiveCount);
+
+        // Slab 0 wholly free, slab 1 half rented.
+        blocks.Push(a);
+        blocks.Push(b);
+        Assert.Equal(0, blocks.Trim(budget));
+        Assert.Equal(1 << 20, blocks.Trim(budget));
+        Assert.Equal(1, allocator.LiveCount);
+        Assert.Equal(1 << 20, budget.ReservedBytes);
+
+        // The free list now holds only slab 1's free block, and growth reuses slab 0's slot.
+        int d = blocks.TryPop(out _);
+        Assert.Equal(c ^ 1, d);
+        Assert.Equal(-1, blocks.TryPop(out _));
+        Assert.Equal(0, blocks.GrowAndPop(budget, out byte* reused) >> 1);
+        Assert.True(reused != null);
+        Assert.Equal(2, blocks.SlabCount);
+        blocks.Release(budget);
+        Assert.Equal(0, allocator.LiveCount);
+    }
 }

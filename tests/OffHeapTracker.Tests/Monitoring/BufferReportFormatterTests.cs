@@ -2,7 +2,7 @@ using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.Tests.Monitoring;
 
-public sealed class ResidentBufferFormatterTests
+public sealed class BufferReportFormatterTests
 {
     private static ResidentBuffer Row(long id, BufferType type, string stack, string? context) => new()
     {
@@ -22,7 +22,7 @@ public sealed class ResidentBufferFormatterTests
     [Fact]
     public void FormatVertical_LaysOutRowsLikeDblesG()
     {
-        string text = ResidentBufferFormatter.FormatVertical(
+        string text = BufferReportFormatter.FormatVertical(
         [
             Row(7, BufferType.Pool, "App.Conn.FindReadBuffer()\nApp.Conn.Register()", "<<FRONT>>"),
             Row(8, BufferType.Normal, string.Empty, null),
@@ -63,7 +63,7 @@ public sealed class ResidentBufferFormatterTests
     [Fact]
     public void FormatVertical_SaysEmptySet()
     {
-        Assert.Equal("Empty set\n", ResidentBufferFormatter.FormatVertical([]));
-        Assert.Throws<ArgumentNullException>(() => ResidentBufferFormatter.FormatVertical(null!));
+        Assert.Equal("Empty set\n", BufferReportFormatter.FormatVertical([]));
+        Assert.Throws<ArgumentNullException>(() => BufferReportFormatter.FormatVertical(null!));
     }
 }

@@ -1,0 +1,146 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+
+namespace OffHeapTracker.Diagnostics;
+
+/// <summary>The <c>OffHeapTracker</c> meter: observable instruments that read pool and monitor statistics when collected.</summary>
+/// <remarks>
+/// <para>
+/// Every level is an observable instrument, so <c>Rent</c> and <c>Dispose</c> do no metric work at all; the
+/// cost is paid by the collector (<c>dotnet-counters</c>, OpenTelemetry, a <see cref="MeterListener"/>). Names
+/// follow the OpenTelemetry rules: lowercase, dotted, unit <c>By</c> for bytes and <c>{buffer}</c> for counts,
+/// no <c>_total</c>.
+/// </para>
+/// <para>
+/// Instruments are created once per <see cref="Meter"/> and enumerate the pools registered with it through
+/// weak references: metrics never keep a pool alive (the second seed's lesson about trackers that outlive their
+/// purpose), and a disposed pool stops reporting.
+/// </para>
+/// </remarks>
+internal static class OffHeapTrackerMetrics
+{
+    public const string MeterName = "OffHeapTracker";
+
+    public const string PoolNameTag = "offheaptracker.pool.name";
+
+    public const string BufferTypeTag = "offheaptracker.buffer.type";
+
+    private static readonly Meter s_meter = new(MeterName, typeof(OffHeapTrackerMetrics).Assembly.GetName().Version?.ToString());
+    private static readonly ConditionalWeakTable<Meter, Registry<DirectBufferPool>> s_pools = [];
+    private static readonly ConditionalWeakTable<Meter, Registry<Monitoring.ResidentBufferMonitor>> s_monitors = [];
+
+    public static Meter GetMeter(IMeterFactory? factory) => factory?.Create(new MeterOptions(MeterName)) ?? s_meter;
+
+    public static void Register(Meter meter, DirectBufferPool pool) => s_pools.GetValue(meter, CreatePoolInstruments).Add(pool);
+
+    public static void Unregister(Meter meter, DirectBufferPool pool)
+    {
+        if (s_pools.TryGetValue(meter, out Registry<DirectBufferPool>? registry))
+        {
+            registry.Remove(pool);
+        }
+    }
+
+    public static void Register(Meter meter, Monitoring.ResidentBufferMonitor monitor) => s_monitors.GetValue(meter, CreateMonitorInstruments).Add(monitor);
+
+    private static Registry<DirectBufferPool> CreatePoolInstruments(Meter meter)
+    {
+        var pools = new Registry<DirectBufferPool>();
+        meter.CreateObservableUpDownCounter("offheaptracker.pool.capacity", () => PerPool(pools, s => s.CapacityBytes), "By", "The most native memory each pool may hold in slabs.");
+        meter.CreateObservableUpDownCounter("offheaptracker.pool.reserved", () => PerPool(pools, s => s.ReservedBytes), "By", "The native memory each pool holds in slabs, rented or free.");
+        meter.CreateObservableUpDownCounter("offheaptracker.pool.pooled", () => PerPool(pools, s => s.FreeBytes), "By", "Slab memory reserved and free to rent.");
+        meter.CreateObservableUpDownCounter("offheaptracker.pool.in_use", () => InUseByType(pools), "By", "Bytes of buffers rented now, pooled and unpooled, by buffer type.");
+        meter.CreateObservableCounter("offheaptracker.pool.rented", () => PerPool(pools, s => s.RentedBytes), "By", "Bytes rented since each pool was created.");
+        meter.CreateObservableCounter("offheaptracker.pool.fallback", () => PerPool(pools, s => s.FallbackCount), "{buffer}", "Rents served by an unpooled native allocation.");
+        meter.CreateObservableCounter("offheaptracker.pool.trimmed", () => PerPool(pools, s => s.TrimmedBytes), "By", "Slab memory given back to the operating system after staying idle.");
+        meter.CreateObservableCounter("offheaptracker.leak.detected", () => PerPool(pools, s => s.LeakedCount), "{buffer}", "Leases garbage-collected without Dispose.");
+        meter.CreateObservableCounter("offheaptracker.buffer.double_dispose", () => PerPool(pools, s => s.DoubleDisposeCount), "{buffer}", "Leases disposed again after they were returned.");
+        return pools;
+    }
+
+    private static Registry<Monitoring.ResidentBufferMonitor> CreateMonitorInstruments(Meter meter)
+    {
+        var monitors = new Registry<Monitoring.ResidentBufferMonitor>();
+        meter.CreateObservableUpDownCounter("offheaptracker.monitor.resident", () => PerMonitor(monitors, m => m.Count), "{buffer}", "Buffers the monitor holds a record of now.");
+        meter.CreateObservableCounter("offheaptracker.monitor.dropped", () => PerMonitor(monitors, m => m.DroppedRecords), "{buffer}", "Buffers not recorded because the monitor's bounds were reached.");
+        return monitors;
+    }
+
+    private static List<Measurement<long>> PerPool(Registry<DirectBufferPool> pools, Func<DirectBufferPoolStatistics, long> read)
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (DirectBufferPool pool in pools.Live())
+        {
+            measurements.Add(new Measurement<long>(read(pool.GetStatistics()), new KeyValuePair<string, object?>(PoolNameTag, pool.Name)));
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> InUseByType(Registry<DirectBufferPool> pools)
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (DirectBufferPool pool in pools.Live())
+        {
+            DirectBufferPoolStatistics stats = pool.GetStatistics();
+            var name = new KeyValuePair<string, object?>(PoolNameTag, pool.Name);
+            measurements.Add(new Measurement<long>(stats.PoolTypeInUseBytes, name, new KeyValuePair<string, object?>(BufferTypeTag, "pool")));
+            measurements.Add(new Measurement<long>(Math.Max(0, stats.InUseBytes - stats.PoolTypeInUseBytes), name, new KeyValuePair<string, object?>(BufferTypeTag, "normal")));
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> PerMonitor(Registry<Monitoring.ResidentBufferMonitor> monitors, Func<Monitoring.ResidentBufferMonitor, long> read)
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (Monitoring.ResidentBufferMonitor monitor in monitors.Live())
+        {
+            measurements.Add(new Measurement<long>(read(monitor)));
+        }
+
+        return measurements;
+    }
+
+    /// <summary>The objects one meter reports on, held weakly.</summary>
+    private sealed class Registry<T>
+        where T : class
+    {
+        private readonly Lock _lock = new();
+        private readonly List<WeakReference<T>> _items = [];
+
+        public void Add(T item)
+        {
+            lock (_lock)
+            {
+                _items.Add(new WeakReference<T>(item));
+            }
+        }
+
+        public void Remove(T item)
+        {
+            lock (_lock)
+            {
+                _items.RemoveAll(weak => !weak.TryGetTarget(out T? target) || ReferenceEquals(target, item));
+            }
+        }
+
+        public List<T> Live()
+        {
+            var live = new List<T>();
+            lock (_lock)
+            {
+                _items.RemoveAll(weak => !weak.TryGetTarget(out _));
+                foreach (WeakReference<T> weak in _items)
+                {
+                    if (weak.TryGetTarget(out T? target))
+                    {
+                        live.Add(target);
+                    }
+                }
+            }
+
+            return live;
+        }
+    }
+}

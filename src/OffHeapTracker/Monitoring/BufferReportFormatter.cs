@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>Every export of the monitor's reports, in one place: dble's vertical text, JSON, and collapsed stacks.</summary>
+/// <remarks>
+/// JSON uses stable snake_case names matching dble's <c>dble_memory_resident</c> columns (<c>id</c>,
+/// <c>alive_second</c>, <c>stacktrace</c>, <c>buffer_type</c>, <c>allocate_size</c>, <c>allocate_time</c>,
+/// <c>context</c>) plus ours (<c>actual_size</c>, <c>pool_name</c>, <c>thread_id</c>, <c>address</c>), through a
+/// source-generated serializer (no reflection, trimming-safe). Collapsed stacks (<c>frame;frame;frame bytes</c>,
+/// root first, one site a line) load in flamegraph.pl and speedscope.
+/// </remarks>
+public static class BufferReportFormatter
+{
+    private static readonly string[] s_labels =
+        ["id", "alive_second", "stacktrace", "buffer_type", "allocate_size", "actual_size", "allocate_time", "context", "pool_name", "thread_id"];
+
+    private static readonly int s_labelWidth = s_labels.Max(static label => label.Length);
+
+    /// <summary>Writes the records one block per row, labels right-aligned, the stack on the lines below its label.</summary>
+    /// <param name="buffers">The rows, as <see cref="ResidentBufferMonitor.GetResident"/> returns them.</param>
+    /// <returns>The text, ending with a <c>N rows in set</c> line (<c>Empty set</c> when there are none).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="buffers"/> is null.</exception>
+    public static string FormatVertical(IReadOnlyList<ResidentBuffer> buffers)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        var text = new StringBuilder();
+        for (int i = 0; i < buffers.Count; i++)
+        {
+            ResidentBuffer row = buffers[i];
+            text.Append("*************************** ").Append(i + 1).Append(". row ***************************\n");
+            AppendField(text, "id", row.Id.ToString(CultureInfo.InvariantCulture));
+            AppendField(text, "alive_second", row.AliveSeconds.ToString("0.000", CultureInfo.InvariantCulture));
+            AppendField(text, "stacktrace", string.Empty);
+            if (row.StackTrace.Length > 0)
+            {
+                text.Append(row.StackTrace).Append('\n');
+            }
+
+            text.Append('\n');
+            AppendField(text, "buffer_type", row.BufferType == BufferType.Pool ? "POOL" : "NORMAL");
+            AppendField(text, "allocate_size", row.AllocateSize.ToString(CultureInfo.InvariantCulture));
+            AppendField(text, "actual_size", row.ActualSize.ToString(CultureInfo.InvariantCulture));
+            AppendField(text, "allocate_time", row.AllocateTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture));
+            AppendField(text, "context", row.Context ?? "NULL");
+            AppendField(text, "pool_name", row.PoolName);
+            AppendField(text, "thread_id", row.ThreadId.ToString(CultureInfo.InvariantCulture));
+        }
+
+        text.Append(buffers.Count switch
+        {
+            0 => "Empty set",
+            1 => "1 row in set",
+            _ => $"{buffers.Count} rows in set",
+        }).Append('\n');
+        return text.ToString();
+    }
+
+    /// <summary>Writes resident records as a JSON array.</summary>
+    /// <param name="buffers">The rows.</param>
+    /// <returns>The JSON text.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="buffers"/> is null.</exception>
+    public static string ToJson(IReadOnlyList<ResidentBuffer> buffers)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        return JsonSerializer.Serialize(buffers, ReportJsonContext.Default.IReadOnlyListResidentBuffer);
+    }
+
+    /// <summary>Reads resident records written by <see cref="ToJson(IReadOnlyList{ResidentBuffer})"/>, for example from a diagnostics endpoint.</summary>
+    /// <param name="json">The JSON text.</param>
+    /// <returns>The rows.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="json"/> is null.</exception>
+    /// <exception cref="JsonException">The text is not such an array.</exception>
+    public static IReadOnlyList<ResidentBuffer> ParseResidentJson(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        return JsonSerializer.Deserialize(json, ReportJsonContext.Default.IReadOnlyListResidentBuffer)
+            ?? throw new JsonException("Expected a JSON array of resident buffers, found null.");
+    }
+
+    /// <summary>Writes leak sites as a JSON array.</summary>
+    /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
+    /// <returns>The JSON text.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
+    public static string ToJson(IReadOnlyList<LeakSite> sites)
+    {
+        ArgumentNullException.ThrowIfNull(sites);
+        return JsonSerializer.Serialize(sites, ReportJsonContext.Default.IReadOnlyListLeakSite);
+    }
+
+    /// <summary>Writes a snapshot comparison as JSON.</summary>
+    /// <param name="comparison">The comparison.</param>
+    /// <returns>The JSON text.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="comparison"/> is null.</exception>
+    public static string ToJson(SnapshotComparison comparison)
+    {
+        ArgumentNullException.ThrowIfNull(comparison);
+        return JsonSerializer.Serialize(comparison, ReportJsonContext.Default.SnapshotComparison);
+    }
+
+    /// <summary>Writes leak sites as collapsed stacks, one line each: frames root first, separated by <c>;</c>, then a space and the bytes held.</summary>
+    /// <param name="sites">The sites.</param>
+    /// <returns>The text, which flamegraph.pl and speedscope load as is.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
+    public static string FormatCollapsed(IReadOnlyList<LeakSite> sites)
+    {
+        ArgumentNullException.ThrowIfNull(sites);
+        var text = new StringBuilder();
+        foreach (LeakSite site in sites)
+        {
+            string[] frames = site.StackTrace.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            for (int i = frames.Length - 1; i >= 0; i--)
+            {
+                // ';' separates frames and the last space separates the count, so neither may stay inside one;
+                // spaces elsewhere are fine (both tools split at the last space).
+                text.Append(frames[i].Replace(';', ',')).Append(i > 0 ? ";" : string.Empty);
+            }
+
+            text.Append(' ').Append(site.TotalBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    private static void AppendField(StringBuilder text, string label, string value)
+    {
+        text.Append(' ', s_labelWidth - label.Length).Append(label).Append(':');
+        if (value.Length > 0)
+        {
+            text.Append(' ').Append(value);
+        }
+
+        text.Append('\n');
+    }
+}

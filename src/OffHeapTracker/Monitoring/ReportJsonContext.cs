@@ -1,0 +1,26 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>The source-generated serializer behind <see cref="BufferReportFormatter"/>: snake_case names, enum values as dble writes them (<c>NORMAL</c>, <c>POOL</c>).</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    Converters = [typeof(BufferTypeJsonConverter), typeof(NativeIntJsonConverter)])]
+[JsonSerializable(typeof(IReadOnlyList<ResidentBuffer>))]
+[JsonSerializable(typeof(IReadOnlyList<LeakSite>))]
+[JsonSerializable(typeof(SnapshotComparison))]
+internal sealed partial class ReportJsonContext : JsonSerializerContext
+{
+}
+
+/// <summary>Writes <see cref="BufferType"/> as <c>NORMAL</c> or <c>POOL</c>, dble's <c>buffer_type</c> values.</summary>
+internal sealed class BufferTypeJsonConverter() : JsonStringEnumConverter<BufferType>(JsonNamingPolicy.SnakeCaseUpper, allowIntegerValues: false);
+
+/// <summary>Writes native addresses as plain numbers.</summary>
+internal sealed class NativeIntJsonConverter : JsonConverter<nint>
+{
+    public override nint Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => (nint)reader.GetInt64();
+
+    public override void Write(Utf8JsonWriter writer, nint value, JsonSerializerOptions options) => writer.WriteNumberValue((long)value);
+}
