@@ -1,7 +1,9 @@
 // LeakReports: what OffHeapTracker tells you about the three classic buffer bugs, with the standard console logger.
 //   1. a lease dropped without Dispose (caught by the finalizer, its memory returned);
 //   2. a lease disposed twice (ignored, and reported with all three stacks);
-//   3. a test that forgot to return a buffer (AssertNoOutstanding and WhenAllReturnedAsync).
+//   3. a test that forgot to return a buffer (AssertNoOutstanding and WhenAllReturnedAsync);
+//   4. finding a slow leak: which site holds the most (leak sites), and what grew around a suspect operation
+//      (a snapshot comparison).
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using OffHeapTracker;
@@ -53,6 +55,82 @@ catch (TimeoutException ex)
 kept.Dispose();
 await pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(1));
 Console.WriteLine($"After Dispose: OutstandingCount = {pool.OutstandingCount}");
+
+Console.WriteLine();
+Console.WriteLine("== 4. Finding a slow leak ==");
+var service = new ReportService(pool);
+var session = new Session(pool);
+for (int i = 0; i < 50; i++)
+{
+    service.Render(i);
+}
+
+BufferSnapshot before = monitor.TakeSnapshot();
+for (int i = 50; i < 80; i++)
+{
+    service.Render(i); // the suspect operation
+}
+
+BufferSnapshot after = monitor.TakeSnapshot();
+Thread.Sleep(1100); // leak sites, like GetResident, count buffers older than 1 s by default
+
+Console.WriteLine("Leak sites (GetLeakSites), biggest holders first:");
+foreach (LeakSite site in monitor.GetLeakSites(top: 3))
+{
+    Console.WriteLine($"  {site.TotalBytes,9:N0} bytes in {site.Count,3} buffers ({string.Join("/", site.BufferTypes)}), oldest {site.OldestAgeSeconds:0.0} s");
+    Console.WriteLine("      at " + site.StackTrace.Replace("\n", "\n      at ", StringComparison.Ordinal));
+}
+
+Console.WriteLine();
+Console.WriteLine("Around the suspect operation (TakeSnapshot, CompareTo):");
+foreach (SiteChange change in before.CompareTo(after).Sites)
+{
+    Console.WriteLine($"  net {change.NetBytes,9:N0} B: +{change.AddedCount} added, -{change.FreedCount} freed, {change.StillResidentCount} still out  at {change.StackTrace.Split('\n')[0]}");
+}
+
+Console.WriteLine();
+Console.WriteLine("As collapsed stacks (flamegraph.pl, speedscope):");
+Console.Write(BufferReportFormatter.FormatCollapsed(monitor.GetLeakSites(top: 3)));
+service.Clear();
+session.Dispose();
+
+/// <summary>Renders reports into 16 KiB buffers; every third one is kept in a cache that is never evicted.</summary>
+internal sealed class ReportService(DirectBufferPool pool)
+{
+    private readonly List<DirectBuffer> _cache = [];
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public void Render(int report)
+    {
+        DirectBuffer buffer = pool.Rent(16 * 1024);
+        buffer.GetSpan()[0] = (byte)report;
+        if (report % 3 == 0)
+        {
+            _cache.Add(buffer); // the leak: nothing ever evicts this cache
+        }
+        else
+        {
+            buffer.Dispose();
+        }
+    }
+
+    public void Clear()
+    {
+        _cache.ForEach(buffer => buffer.Dispose());
+        _cache.Clear();
+    }
+}
+
+/// <summary>A client session: its read buffer is resident by design.</summary>
+internal sealed class Session : IDisposable
+{
+    private readonly DirectBuffer _readBuffer;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public Session(DirectBufferPool pool) => _readBuffer = pool.Rent(4096, BufferType.Pool);
+
+    public void Dispose() => _readBuffer.Dispose();
+}
 
 internal static class Bugs
 {

@@ -98,6 +98,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
         _meter = OffHeapTrackerMetrics.GetMeter(options.MeterFactory);
         OffHeapTrackerMetrics.Register(_meter, this);
+        PoolRegistry.Add(this);
 
         if (options.TrimAfter != Timeout.InfiniteTimeSpan)
         {
@@ -458,6 +459,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         _disposed = true;
         _trimTimer?.Dispose();
         OffHeapTrackerMetrics.Unregister(_meter, this);
+        PoolRegistry.Remove(this);
 
         // The rare side of the handshakes with Rent and Return (DirectBufferPool.ThreadState.cs). First: no rent
         // starts from here on, and those in flight finish. A returner must not release the slabs before that, or

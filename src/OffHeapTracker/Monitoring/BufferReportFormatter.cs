@@ -100,6 +100,16 @@ public static class BufferReportFormatter
         return JsonSerializer.Serialize(comparison, ReportJsonContext.Default.SnapshotComparison);
     }
 
+    /// <summary>Writes a pool's statistics as JSON.</summary>
+    /// <param name="statistics">The statistics, from <see cref="DirectBufferPool.GetStatistics"/>.</param>
+    /// <returns>The JSON text.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="statistics"/> is null.</exception>
+    public static string ToJson(DirectBufferPoolStatistics statistics)
+    {
+        ArgumentNullException.ThrowIfNull(statistics);
+        return JsonSerializer.Serialize(statistics, ReportJsonContext.Default.DirectBufferPoolStatistics);
+    }
+
     /// <summary>Writes leak sites as collapsed stacks, one line each: frames root first, separated by <c>;</c>, then a space and the bytes held.</summary>
     /// <param name="sites">The sites.</param>
     /// <returns>The text, which flamegraph.pl and speedscope load as is.</returns>

@@ -10,6 +10,7 @@ namespace OffHeapTracker.Monitoring;
 [JsonSerializable(typeof(IReadOnlyList<ResidentBuffer>))]
 [JsonSerializable(typeof(IReadOnlyList<LeakSite>))]
 [JsonSerializable(typeof(SnapshotComparison))]
+[JsonSerializable(typeof(DirectBufferPoolStatistics))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext
 {
 }

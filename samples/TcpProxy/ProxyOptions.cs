@@ -1,0 +1,43 @@
+using System.Globalization;
+using System.Net;
+
+namespace TcpProxy;
+
+/// <summary>The command line, checked: each bad value is named with what is allowed.</summary>
+internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPEndPoint? Diagnostics, int LeakEvery, int LoadConnections, TimeSpan LoadDuration)
+{
+    public static ProxyOptions Parse(string[] args)
+    {
+        var listen = new IPEndPoint(IPAddress.Loopback, 6380);
+        IPEndPoint? upstream = null, diagnostics = null;
+        int leakEvery = 0, load = 0;
+        double seconds = 10;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string name = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            switch (name)
+            {
+                case "--listen": listen = EndPointOf(name, Value()); break;
+                case "--upstream": upstream = EndPointOf(name, Value()); break;
+                case "--diagnostics": diagnostics = EndPointOf(name, Value()); break;
+                case "--leak-every": leakEvery = IntOf(name, Value(), 1, int.MaxValue); break;
+                case "--load": load = IntOf(name, Value(), 1, 10_000); break;
+                case "--seconds": seconds = IntOf(name, Value(), 1, 3600); break;
+                default: throw new ArgumentException($"unknown option '{name}'.");
+            }
+        }
+
+        return new ProxyOptions(listen, upstream, diagnostics, leakEvery, load, TimeSpan.FromSeconds(seconds));
+    }
+
+    private static IPEndPoint EndPointOf(string name, string value) =>
+        IPEndPoint.TryParse(value, out IPEndPoint? endPoint) && endPoint.Port != 0
+            ? endPoint
+            : throw new ArgumentException($"{name} must be an address and port such as 127.0.0.1:6380, not '{value}'.");
+
+    private static int IntOf(string name, string value, int min, int max) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= min && n <= max
+            ? n
+            : throw new ArgumentException($"{name} must be a whole number from {min} to {max}, not '{value}'.");
+}

@@ -1,0 +1,94 @@
+using System.Net;
+using OffHeapTracker.Monitoring;
+using OffHeapTracker.Tests.Support;
+using TcpProxy;
+using Xunit.Abstractions;
+
+namespace OffHeapTracker.Tests.Samples;
+
+/// <summary>The TCP proxy sample end to end, in process, against its embedded echo server.</summary>
+[Collection(ProcessWideState.Name)] // a heavy load: run apart so it neither starves nor is starved by other tests
+public sealed class TcpProxyTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task HundredConnections_ThousandRoundTripsEach_EveryByteIntact_NothingLeftAfterClose()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(configure: o => o.StackTraceSampling = 16);
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "proxy-test", Monitor = monitor });
+        await using var echo = new EchoServer();
+        var proxy = new ProxyServer(pool, new IPEndPoint(IPAddress.Loopback, 0), echo.EndPoint);
+        proxy.Start();
+        try
+        {
+            LoadClient.Result result = await LoadClient.RunAsync(proxy.LocalEndPoint, connections: 100, roundTrips: 1000, TimeSpan.FromMinutes(5));
+            output.WriteLine($"{result.RoundTrips:N0} round trips in {result.Elapsed.TotalSeconds:0.0} s, {result.MebibytesPerSecond:0.0} MiB/s each way");
+
+            Assert.Equal(100_000, result.RoundTrips);
+            Assert.Equal(0, result.Mismatches);
+            Assert.Equal(100, proxy.ConnectionsAccepted);
+
+            // Every client has closed; once the proxy has closed its side, every buffer is back.
+            await pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(30));
+            Assert.Empty(monitor.GetResident(TimeSpan.Zero, BufferType.Normal));
+            Assert.Empty(monitor.GetResident(TimeSpan.Zero));
+            DirectBufferPoolStatistics stats = pool.GetStatistics();
+            Assert.Equal(0, stats.InUseBytes);
+            Assert.True(stats.TotalRents > 200_000, $"only {stats.TotalRents} rents: were the pipes using the pool?");
+            Assert.Equal(0, stats.LeakedCount);
+            Assert.Equal(0, stats.DoubleDisposeCount);
+        }
+        finally
+        {
+            await proxy.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task LeakEvery_KeepsBuffersThatTheMonitorListsWithTheLeakingMethod()
+    {
+        var time = new ManualTimeProvider();
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(time);
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "proxy-leak", Monitor = monitor });
+        await using var echo = new EchoServer();
+        var proxy = new ProxyServer(pool, new IPEndPoint(IPAddress.Loopback, 0), echo.EndPoint, leakEvery: 10);
+        proxy.Start();
+
+        LoadClient.Result result = await LoadClient.RunAsync(proxy.LocalEndPoint, connections: 4, roundTrips: 100, TimeSpan.FromMinutes(1));
+        Assert.Equal(0, result.Mismatches);
+        await WaitUntilAsync(() => pool.OutstandingCount == proxy.LeakedOnPurpose);
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        IReadOnlyList<ResidentBuffer> leaks = monitor.GetResident(type: BufferType.Normal);
+        Assert.True(proxy.LeakedOnPurpose >= 40, $"{proxy.LeakedOnPurpose} kept");
+        Assert.Equal(proxy.LeakedOnPurpose, leaks.Count);
+        Assert.All(leaks, leak =>
+        {
+            Assert.StartsWith("TcpProxy.LeakInjector.KeepForAudit(ReadOnlySpan<Byte>)", leak.StackTrace, StringComparison.Ordinal);
+            Assert.Matches(@"^conn \d+ 127\.0\.0\.1:\d+$", leak.Context);
+        });
+
+        await proxy.DisposeAsync();
+        Assert.Equal(0, pool.OutstandingCount);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--listen", "nonsense" }, "--listen must be an address and port")]
+    [InlineData(new[] { "--leak-every", "0" }, "--leak-every must be a whole number from 1 to")]
+    [InlineData(new[] { "--upstream" }, "--upstream needs a value")]
+    [InlineData(new[] { "--frobnicate" }, "unknown option '--frobnicate'")]
+    public void BadArguments_AreRejectedNamingTheOption(string[] args, string message)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => ProxyOptions.Parse(args));
+        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 300 && !condition(); i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.True(condition());
+    }
+}
