@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.InteropServices;
 using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker;
@@ -34,6 +35,8 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     private DirectBufferPool? _pool;
     private byte* _pointer;
+    private byte[]? _array;
+    private int _arrayOffset;
     private int _length;
     private int _requestedSize;
     private int _sizeClass;
@@ -98,6 +101,8 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     internal byte* Pointer => _pointer;
 
+    internal bool IsArrayBacked => _array is not null;
+
     internal int RequestedSize => _requestedSize;
 
     internal int SizeClass => _sizeClass;
@@ -149,6 +154,23 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         return new MemoryHandle(_pointer + elementIndex);
     }
 
+    /// <summary>Exposes the array behind the buffer when the pool is <see cref="BufferBacking.PinnedArray"/>-backed (what <see cref="MemoryMarshal.TryGetArray{T}(ReadOnlyMemory{T}, out ArraySegment{T})"/> calls).</summary>
+    /// <param name="segment">The buffer's part of the pinned array.</param>
+    /// <returns>True for a pinned-array pool; false for native memory.</returns>
+    /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
+    protected override bool TryGetArray(out ArraySegment<byte> segment)
+    {
+        ThrowIfReturned();
+        if (_array is null)
+        {
+            segment = default;
+            return false;
+        }
+
+        segment = new ArraySegment<byte>(_array, _arrayOffset, _length);
+        return true;
+    }
+
     /// <summary>Does nothing: native memory is never unpinned because it is never pinned.</summary>
     public override void Unpin()
     {
@@ -188,10 +210,14 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         int sizeClass,
         int block,
         long id,
-        BufferType bufferType)
+        BufferType bufferType,
+        byte[]? array,
+        int arrayOffset)
     {
         _pool = pool;
         _pointer = pointer;
+        _array = array;
+        _arrayOffset = arrayOffset;
         _length = length;
         _requestedSize = requestedSize;
         _sizeClass = sizeClass;
@@ -203,6 +229,9 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         // Publish last: a reader that sees Rented sees the fields above.
         Volatile.Write(ref _state, StateRented);
     }
+
+    /// <summary>Lets go of the array behind a returned lease, so a reused lease object does not keep an unpooled array alive.</summary>
+    internal void ReleaseArray() => _array = null;
 
     /// <summary>Adds what the monitor knows; called by the pool right after <see cref="Initialize"/>, before anyone else sees the lease.</summary>
     internal void SetDiagnostics(long rentTimestamp, string? context, bool tracked, InternedStack? allocationStack)

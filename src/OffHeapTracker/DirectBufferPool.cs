@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using OffHeapTracker.Diagnostics;
 using OffHeapTracker.Monitoring;
@@ -81,11 +83,12 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         _maxBufferSize = options.MaxBufferSize;
         _defaultBufferSize = Math.Min(DefaultBufferSize, _maxBufferSize);
         _allocator = options.Allocator;
+        Backing = options.Backing;
         _budget = new CapacityBudget(options.CapacityBytes);
         _classes = new SizeClass[SizeClasses.CountFor(MaxPooledBufferSize)];
         for (int i = 0; i < _classes.Length; i++)
         {
-            _classes[i] = new SizeClass(SizeClasses.BlockSizeOf(i), _allocator);
+            _classes[i] = new SizeClass(SizeClasses.BlockSizeOf(i), _allocator, options.Backing == BufferBacking.PinnedArray);
         }
 
         _monitor = options.Monitor ?? BufferMonitor.Shared;
@@ -115,6 +118,9 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
     /// <summary>Gets the largest request <see cref="Rent(int, BufferType)"/> accepts.</summary>
     public override int MaxBufferSize => _maxBufferSize;
+
+    /// <summary>Gets where the pool's memory comes from.</summary>
+    public BufferBacking Backing { get; }
 
     /// <summary>Gets the monitor this pool reports to.</summary>
     public IBufferMonitor Monitor => _monitor;
@@ -173,6 +179,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         }
 
         byte* pointer;
+        byte[]? array = null;
+        int arrayOffset = 0;
         int length;
         int sizeClass = -1;
         int block = -1;
@@ -205,13 +213,17 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                 if (block < 0)
                 {
                     length = Math.Max(minBufferSize, 1);
-                    pointer = AllocateUnpooled(length, "the pool's capacity is used up");
+                    pointer = AllocateUnpooled(length, "the pool's capacity is used up", out array);
+                }
+                else if (Backing == BufferBacking.PinnedArray)
+                {
+                    array = blocks.ArrayOf(block, out arrayOffset);
                 }
             }
             else
             {
                 length = minBufferSize;
-                pointer = AllocateUnpooled(length, "it is larger than the largest pooled size");
+                pointer = AllocateUnpooled(length, "it is larger than the largest pooled size", out array);
             }
         }
         catch
@@ -224,7 +236,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         // use is caught; with it off, lease objects are reused and nothing else below touches the monitor.
         bool monitoring = _residentMonitor is not null ? _residentMonitor.IsEnabled : _monitor.IsEnabled;
         DirectBuffer lease = monitoring ? new DirectBuffer(reusable: false) : LeaseCache.Rent();
-        lease.Initialize(this, pointer, length, minBufferSize, sizeClass, block, LeaseIds.Next(), bufferType);
+        lease.Initialize(this, pointer, length, minBufferSize, sizeClass, block, LeaseIds.Next(), bufferType, array, arrayOffset);
 
         // Single-writer counters: plain increments published with volatile stores, no interlocked operation.
         Volatile.Write(ref state.Rents, state.Rents + 1);
@@ -390,7 +402,12 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         else
         {
             // Safe: this lease alone owned the allocation, and the state exchange in Dispose lets one caller here.
-            _allocator.Free(lease.Pointer);
+            // An unpooled pinned array needs no free: it goes when the lease does.
+            if (!lease.IsArrayBacked)
+            {
+                _allocator.Free(lease.Pointer);
+            }
+
             Volatile.Write(ref state.UnpooledReturnedBytes, state.UnpooledReturnedBytes + length);
         }
 
@@ -399,6 +416,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             Volatile.Write(ref state.PoolTypeReturnedBytes, state.PoolTypeReturnedBytes + length);
         }
 
+        lease.ReleaseArray();
         Volatile.Write(ref state.ReturnedBytes, state.ReturnedBytes + length);
         Volatile.Write(ref state.Returns, state.Returns + 1);
         state.PendingBytes -= length;
@@ -480,9 +498,21 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         ReleaseSlabsIfDrained();
     }
 
-    private byte* AllocateUnpooled(int length, string reason)
+    private byte* AllocateUnpooled(int length, string reason, out byte[]? array)
     {
-        byte* pointer = (byte*)_allocator.Allocate((nuint)length);
+        byte* pointer;
+        if (Backing == BufferBacking.PinnedArray)
+        {
+            // Safe: the lease holds the array for as long as it may touch the pointer, and pinned arrays never move.
+            array = GC.AllocateUninitializedArray<byte>(length, pinned: true);
+            pointer = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        }
+        else
+        {
+            array = null;
+            pointer = (byte*)_allocator.Allocate((nuint)length);
+        }
+
         long total = Interlocked.Increment(ref _fallbackCount);
         RaiseHighWater(Sum().InUseBytes + length);
         if (_logger.IsEnabled(LogLevel.Warning) && _fallbackWarnings.ShouldLog(out long sinceLast))

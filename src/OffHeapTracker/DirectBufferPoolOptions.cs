@@ -22,6 +22,7 @@ public sealed class DirectBufferPoolOptions
     private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
     private TimeProvider _timeProvider = TimeProvider.System;
     private TimeSpan _trimAfter = TimeSpan.FromSeconds(10);
+    private BufferBacking _backing;
 
     /// <summary>Gets or sets the pool's name, shown in statistics, logs and every resident record.</summary>
     /// <value>The default is <c>"default"</c>.</value>
@@ -79,6 +80,23 @@ public sealed class DirectBufferPoolOptions
         {
             Guard.InRange(value, 0, long.MaxValue, nameof(CapacityBytes));
             _capacityBytes = value;
+        }
+    }
+
+    /// <summary>Gets or sets where the pool's memory comes from.</summary>
+    /// <value>The default is <see cref="BufferBacking.Native"/>. Use <see cref="BufferBacking.PinnedArray"/> for a consumer that needs array-backed memory, such as Kestrel's socket transport.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not defined.</exception>
+    public BufferBacking Backing
+    {
+        get => _backing;
+        set
+        {
+            if (value is not (BufferBacking.Native or BufferBacking.PinnedArray))
+            {
+                throw new ArgumentOutOfRangeException(nameof(Backing), value, "Backing must be BufferBacking.Native or BufferBacking.PinnedArray.");
+            }
+
+            _backing = value;
         }
     }
 

@@ -192,6 +192,58 @@ public sealed class DirectBufferTests
     }
 
     [Fact]
+    public void PinnedArrayBacking_ExposesTheArray_AndChecksStaleUseToo()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor, o =>
+        {
+            o.Backing = BufferBacking.PinnedArray;
+            o.MaxPooledBufferSize = 4096;
+        });
+        DirectBuffer pooled = pool.Rent(4096);
+        DirectBuffer unpooled = pool.Rent(10_000);
+        pooled.GetSpan().Fill(7);
+        unpooled.GetSpan().Fill(9);
+
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(pooled.Memory, out ArraySegment<byte> slab));
+        Assert.Equal(4096, slab.Count);
+        Assert.True(slab.AsSpan().IndexOfAnyExcept((byte)7) < 0);
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(unpooled.Memory, out ArraySegment<byte> own));
+        Assert.Equal(10_000, own.Count);
+        Assert.Equal(0, own.Offset);
+
+        // Writes through the array are writes to the buffer: one memory, two views.
+        slab.AsSpan()[100] = 42;
+        Assert.Equal(42, pooled.GetSpan()[100]);
+
+        Memory<byte> stale = pooled.Memory;
+        pooled.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(stale, out _));
+        unpooled.Dispose();
+        Assert.Equal(0, pool.GetStatistics().InUseBytes);
+        Assert.Equal(BufferBacking.PinnedArray, pool.Backing);
+    }
+
+    [Fact]
+    public void PinnedArrayBacking_TrimsAndDisposesWithoutNativeFrees()
+    {
+        var allocator = new TestAllocator();
+        var pool = Pools.Create(new ResidentBufferMonitor(), o =>
+        {
+            o.Backing = BufferBacking.PinnedArray;
+            o.Allocator = allocator;
+        });
+        var burst = Enumerable.Range(0, 600).Select(_ => pool.Rent(4096)).ToList();
+        burst.ForEach(l => l.Dispose());
+        pool.TrimIdleSlabs();
+        Assert.True(pool.TrimIdleSlabs() >= 1 << 20);
+        pool.Dispose();
+        Assert.Equal(0, allocator.AlignedAllocations);
+        Assert.Equal(0, pool.GetStatistics().ReservedBytes);
+        Assert.Equal("Backing", Assert.Throws<ArgumentOutOfRangeException>(() => new DirectBufferPoolOptions { Backing = (BufferBacking)5 }).ParamName);
+    }
+
+    [Fact]
     public void Ids_AreUniqueAcrossThreads()
     {
         using var pool = Pools.Create(new ResidentBufferMonitor());

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace OffHeapTracker.Native;
 
@@ -20,6 +22,7 @@ namespace OffHeapTracker.Native;
 internal sealed unsafe class SizeClass
 {
     private readonly INativeAllocator _allocator;
+    private readonly bool _pinnedArrays;
     private readonly int _blockShift;
     private readonly int _blocksPerSlabShift;
     private readonly int _blockInSlabMask;
@@ -34,8 +37,9 @@ internal sealed unsafe class SizeClass
     // Indices of trimmed slabs, reused before the array grows (guarded by _growLock).
     private readonly Stack<int> _trimmedSlots = new();
 
-    public SizeClass(int blockSize, INativeAllocator allocator)
+    public SizeClass(int blockSize, INativeAllocator allocator, bool pinnedArrays = false)
     {
+        _pinnedArrays = pinnedArrays;
         Debug.Assert(int.IsPow2(blockSize));
         _allocator = allocator;
         BlockSize = blockSize;
@@ -79,6 +83,13 @@ internal sealed unsafe class SizeClass
     public byte* AddressOf(int index) =>
         Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift].BaseAddress + ((nint)(index & _blockInSlabMask) << _blockShift);
 
+    /// <summary>Gets the pinned array a block lives in and its offset there, or null for native slabs; the caller owns the block.</summary>
+    public byte[]? ArrayOf(int index, out int offset)
+    {
+        offset = (index & _blockInSlabMask) << _blockShift;
+        return Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift].Array;
+    }
+
     /// <summary>Gives a block back. The caller guarantees it owns <paramref name="index"/> (the lease's state CAS does).</summary>
     public void Push(int index)
     {
@@ -112,17 +123,29 @@ internal sealed unsafe class SizeClass
             }
 
             byte* memory;
+            byte[]? array = null;
             try
             {
-                memory = (byte*)_allocator.AllocateAligned((nuint)SlabSize, SizeClasses.SlabAlignment);
+                if (_pinnedArrays)
+                {
+                    // Safe: an array on the pinned object heap never moves, and the slab keeps it alive for as
+                    // long as any block of it can be handed out.
+                    array = GC.AllocateUninitializedArray<byte>(SlabSize, pinned: true);
+                    memory = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+                }
+                else
+                {
+                    memory = (byte*)_allocator.AllocateAligned((nuint)SlabSize, SizeClasses.SlabAlignment);
+                }
             }
             catch
             {
                 budget.Release(SlabSize);
                 throw;
             }
+
             int blockCount = 1 << _blocksPerSlabShift;
-            var slab = new Slab(memory, blockCount);
+            var slab = new Slab(memory, blockCount, array);
 
             int slabIndex;
             if (_trimmedSlots.Count > 0)
@@ -216,9 +239,9 @@ internal sealed unsafe class SizeClass
                 bool whollyFree = slab.BaseAddress is not null && freeCounts[i] == blocksPerSlab;
                 if (whollyFree && slab.WhollyFreeAtLastTrim)
                 {
-                    // Safe: every block of this slab is in our detached chain, so none is rented or cached.
-                    _allocator.FreeAligned(slab.BaseAddress);
-                    slab.MarkFreed();
+                    // Safe: every block of this slab is in our detached chain, so none is rented or cached. A pinned
+                    // array is simply let go: the GC reclaims it once nothing refers to it.
+                    FreeSlabMemory(slab);
                     budget.Release(SlabSize);
                     _trimmedSlots.Push(i);
                     trimmed += SlabSize;
@@ -279,8 +302,7 @@ internal sealed unsafe class SizeClass
                 // already trimmed was freed then, and released its budget then.
                 if (_slabs[i].BaseAddress is not null)
                 {
-                    _allocator.FreeAligned(_slabs[i].BaseAddress);
-                    _slabs[i].MarkFreed();
+                    FreeSlabMemory(_slabs[i]);
                     budget.Release(SlabSize);
                 }
             }
@@ -291,6 +313,16 @@ internal sealed unsafe class SizeClass
             _slabCount = 0;
             Volatile.Write(ref _head, 0);
         }
+    }
+
+    private void FreeSlabMemory(Slab slab)
+    {
+        if (slab.Array is null)
+        {
+            _allocator.FreeAligned(slab.BaseAddress);
+        }
+
+        slab.MarkFreed();
     }
 
     private static long NextTag(long head) => unchecked((long)(((ulong)head & 0xFFFF_FFFF_0000_0000UL) + (1UL << 32)));

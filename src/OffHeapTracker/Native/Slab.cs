@@ -8,11 +8,16 @@ namespace OffHeapTracker.Native;
 /// </remarks>
 internal sealed unsafe class Slab
 {
-    public Slab(byte* baseAddress, int blockCount)
+    public Slab(byte* baseAddress, int blockCount, byte[]? array = null)
     {
         BaseAddress = baseAddress;
+        Array = array;
         Next = new int[blockCount];
     }
+
+    /// <summary>Gets the pinned array behind the slab (<see cref="BufferBacking.PinnedArray"/>), or null for native memory.</summary>
+    /// <remarks>Holding it here is what keeps <see cref="BaseAddress"/> valid: a pinned array never moves while it lives.</remarks>
+    public byte[]? Array { get; private set; }
 
     /// <summary>Gets the start of the native allocation; owned by the <see cref="SizeClass"/> that created it. Null once trimmed.</summary>
     public byte* BaseAddress { get; private set; }
@@ -21,7 +26,11 @@ internal sealed unsafe class Slab
     public bool WhollyFreeAtLastTrim { get; set; }
 
     /// <summary>Forgets the native memory after the size class freed it; the object stays for stale readers of the free list.</summary>
-    public void MarkFreed() => BaseAddress = null;
+    public void MarkFreed()
+    {
+        BaseAddress = null;
+        Array = null;
+    }
 
     /// <summary>Gets, for each block, the encoded index of the next free block (see <see cref="SizeClass"/>).</summary>
     public int[] Next { get; }
