@@ -15,5 +15,5 @@ if (args.Contains("--record-bytes"))
 IConfig config = DefaultConfig.Instance
     .AddDiagnoser(MemoryDiagnoser.Default)
     .AddJob(Job.Default.WithWarmupCount(4).WithIterationCount(12).WithId("Short"))
-    .WithOptions(ConfigOptions.JoinSummary | ConfigOptions.DisableLogFile);
+    .WithOptions(ConfigOptions.DisableLogFile);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);

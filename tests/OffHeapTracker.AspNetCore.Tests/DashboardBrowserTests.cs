@@ -1,0 +1,89 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace OffHeapTracker.AspNetCore.Tests;
+
+/// <summary>The dashboard in a real browser: Debian's Chromium, driven by Playwright.</summary>
+[Collection(KestrelHosts.Name)]
+public sealed class DashboardBrowserTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private const string Hostile = "<img src=x onerror=alert(1)>";
+
+    [Fact]
+    public async Task Dashboard_Renders_Toggles_AndShowsHostileTextLiterally()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: install Debian's chromium package (.ci/run does).");
+        await using TestApp app = await TestApp.StartAsync();
+        MemoryPool<byte> pool = app.App.Services.GetRequiredService<DirectBufferPoolFactory>().Create(new MemoryPoolOptions { Owner = "xss-test" });
+
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        IPage page = await browser.NewPageAsync();
+        var problems = new List<string>();
+        page.RequestFailed += (_, request) => problems.Add("request failed: " + request.Url);
+        page.Response += (_, response) =>
+        {
+            if (response.Status >= 400)
+            {
+                problems.Add($"HTTP {response.Status}: {response.Url}");
+            }
+        };
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                problems.Add("console: " + message.Text);
+            }
+        };
+        page.PageError += (_, error) => problems.Add("page: " + error);
+        page.Dialog += async (_, dialog) =>
+        {
+            problems.Add("dialog: " + dialog.Message);
+            await dialog.DismissAsync();
+        };
+
+        await page.GotoAsync(new Uri(app.BaseAddress, "/debug/buffers/").ToString());
+        await Assertions.Expect(page.Locator("#monitor-state")).ToHaveTextAsync("off");
+
+        await page.ClickAsync("#enable");
+        await Assertions.Expect(page.Locator("#monitor-state")).ToContainTextAsync("on");
+        Assert.True(app.Monitor.IsEnabled);
+
+        IMemoryOwner<byte> hostile;
+        using (BufferMonitor.BeginContext(Hostile))
+        {
+            hostile = pool.Rent(4096);
+        }
+
+        await page.FillAsync("#min-age", "0");
+        await page.DispatchEventAsync("#min-age", "change");
+        ILocator cell = page.Locator("#resident tbody td", new PageLocatorOptions { HasText = Hostile });
+        await Assertions.Expect(cell).ToHaveCountAsync(1);
+        Assert.Equal(Hostile, await cell.TextContentAsync());
+        Assert.Equal(0, await page.Locator("#resident img, #sites img").CountAsync());
+
+        await Assertions.Expect(page.Locator("#pools tbody tr", new PageLocatorOptions { HasText = "kestrel" }).First).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#sites tbody tr").First).ToBeVisibleAsync();
+
+        // The chart draws once two samples (polled every 2 s) are in.
+        await page.WaitForFunctionAsync(
+            "() => { const c = document.getElementById('chart'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) return true; return false; }",
+            null,
+            new PageWaitForFunctionOptions { Timeout = 15_000 });
+
+        await page.ClickAsync("#disable");
+        await Assertions.Expect(page.Locator("#monitor-state")).ToHaveTextAsync("off");
+        Assert.False(app.Monitor.IsEnabled);
+
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        hostile.Dispose();
+    }
+}
