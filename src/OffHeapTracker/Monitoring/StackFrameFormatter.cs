@@ -30,13 +30,31 @@ internal static class StackFrameFormatter
         return builder.ToString();
     }
 
-    // The same rules as the runtime's own StackTrace.ToString(): [StackTraceHidden] on the method or its type, and
-    // AggressiveInlining methods, which appear only when they were not inlined (Tier0, cross-assembly R2R).
+    // The runtime's own StackTrace.ToString() rules: [StackTraceHidden] on the method or its type, and
+    // AggressiveInlining methods, which appear only when they were not inlined (Tier0, cross-assembly R2R). We
+    // also hide the machinery that resumes async methods and runs thread-pool work: after an await, a stack is
+    // otherwise a dozen frames of continuations around the one line that matters.
     private static bool IsHidden(MethodBase? method) =>
         method is not null
         && ((method.MethodImplementationFlags & MethodImplAttributes.AggressiveInlining) != 0
             || method.IsDefined(typeof(StackTraceHiddenAttribute), inherit: false)
-            || method.DeclaringType?.IsDefined(typeof(StackTraceHiddenAttribute), inherit: false) == true);
+            || method.DeclaringType?.IsDefined(typeof(StackTraceHiddenAttribute), inherit: false) == true
+            || IsAsyncPlumbing(method.DeclaringType));
+
+    private static bool IsAsyncPlumbing(Type? type)
+    {
+        // Nested types (state machine boxes, display classes) belong to their outermost type.
+        while (type?.DeclaringType is not null)
+        {
+            type = type.DeclaringType;
+        }
+
+        return type is not null
+            && type.Assembly == typeof(object).Assembly
+            && (type.Namespace is "System.Runtime.CompilerServices" or "System.Threading.Tasks"
+                || type == typeof(ExecutionContext)
+                || type.Name is "ThreadPoolWorkQueue" or "PortableThreadPool" or "WorkerThread" or "Thread");
+    }
 
     // Finds the '>' that closes the '<' at index 0, so "<<Main>$>d__0" yields "<Main>$".
     private static int ClosingBracket(string name)

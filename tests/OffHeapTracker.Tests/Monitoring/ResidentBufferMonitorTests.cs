@@ -231,6 +231,19 @@ public sealed class ResidentBufferMonitorTests
     }
 
     [Fact]
+    public async Task StackTrace_AfterAnAwait_HasNoAsyncPlumbing()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time);
+        using var pool = Pools.Create(monitor);
+        using DirectBuffer lease = await RentAfterYieldAsync(pool);
+        string stack = Assert.Single(monitor.GetResident(TimeSpan.Zero)).StackTrace;
+        Assert.StartsWith("OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.RentAfterYieldAsync()", stack, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.Threading.Tasks", stack, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.Runtime.CompilerServices", stack, StringComparison.Ordinal);
+        Assert.DoesNotContain("ExecutionContext", stack, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void StackTrace_OmitsFramesMarkedStackTraceHidden()
     {
         ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time);
@@ -439,6 +452,13 @@ public sealed class ResidentBufferMonitorTests
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static DirectBuffer RentFromElsewhere(DirectBufferPool pool) => pool.Rent(64);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task<DirectBuffer> RentAfterYieldAsync(DirectBufferPool pool)
+    {
+        await Task.Delay(1);
+        return pool.Rent(64);
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static async Task<DirectBuffer> RentAsync(DirectBufferPool pool)
