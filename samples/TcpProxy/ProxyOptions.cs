@@ -18,7 +18,7 @@ internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPE
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
             switch (name)
             {
-                case "--listen": listen = EndPointOf(name, Value()); break;
+                case "--listen": listen = EndPointOf(name, Value(), anyPort: true); break;
                 case "--upstream": upstream = EndPointOf(name, Value()); break;
                 case "--diagnostics": diagnostics = EndPointOf(name, Value()); break;
                 case "--leak-every": leakEvery = IntOf(name, Value(), 1, int.MaxValue); break;
@@ -31,8 +31,9 @@ internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPE
         return new ProxyOptions(listen, upstream, diagnostics, leakEvery, load, TimeSpan.FromSeconds(seconds));
     }
 
-    private static IPEndPoint EndPointOf(string name, string value) =>
-        IPEndPoint.TryParse(value, out IPEndPoint? endPoint) && endPoint.Port != 0
+    // Port 0 (any free port) makes sense only for the side we listen on.
+    private static IPEndPoint EndPointOf(string name, string value, bool anyPort = false) =>
+        IPEndPoint.TryParse(value, out IPEndPoint? endPoint) && (anyPort || endPoint.Port != 0) && value.Contains(':', StringComparison.Ordinal)
             ? endPoint
             : throw new ArgumentException($"{name} must be an address and port such as 127.0.0.1:6380, not '{value}'.");
 

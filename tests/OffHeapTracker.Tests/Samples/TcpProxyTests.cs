@@ -76,10 +76,21 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
     [InlineData(new[] { "--leak-every", "0" }, "--leak-every must be a whole number from 1 to")]
     [InlineData(new[] { "--upstream" }, "--upstream needs a value")]
     [InlineData(new[] { "--frobnicate" }, "unknown option '--frobnicate'")]
+    [InlineData(new[] { "--upstream", "127.0.0.1:0" }, "--upstream must be an address and port")]
+    [InlineData(new[] { "--diagnostics", "127.0.0.1" }, "--diagnostics must be an address and port")]
     public void BadArguments_AreRejectedNamingTheOption(string[] args, string message)
     {
         var ex = Assert.Throws<ArgumentException>(() => ProxyOptions.Parse(args));
         Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ListenPortZero_MeansAnyFreePort()
+    {
+        Assert.Equal(0, ProxyOptions.Parse(["--listen", "127.0.0.1:0"]).Listen.Port);
+        ProxyOptions defaults = ProxyOptions.Parse([]);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 6380), defaults.Listen);
+        Assert.Null(defaults.Upstream);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
