@@ -62,41 +62,49 @@ public static partial class BufferMonitorEndpointRouteBuilderExtensions
 
     private static IResult Resident(HttpContext context)
     {
-        IQueryCollection query = context.Request.Query;
-        if (!TryMinAge(query, out TimeSpan minAge, out IResult? error)
-            || !TryType(query, out BufferType? type, out error)
-            || !TryInt(query, "limit", 100, 1, 100_000, out int limit, out error)
-            || !TryFormat(query, ["json", "text"], out string format, out error))
+        if (!TryReportQuery(context.Request.Query, "limit", 100, 100_000, ["json", "text"], out ReportQuery query, out IResult? error))
         {
             return error!;
         }
 
-        IReadOnlyList<ResidentBuffer> rows = Monitor(context).GetResident(minAge, type);
-        if (rows.Count > limit)
+        IReadOnlyList<ResidentBuffer> rows = Monitor(context).GetResident(query.MinAge, query.Type);
+        if (rows.Count > query.Count)
         {
-            rows = rows.Take(limit).ToArray();
+            rows = rows.Take(query.Count).ToArray();
         }
 
-        return format == "text"
+        return query.Format == "text"
             ? Results.Text(BufferReportFormatter.FormatVertical(rows), "text/plain; charset=utf-8")
             : Json(BufferReportFormatter.ToJson(rows));
     }
 
     private static IResult Sites(HttpContext context)
     {
-        IQueryCollection query = context.Request.Query;
-        if (!TryMinAge(query, out TimeSpan minAge, out IResult? error)
-            || !TryType(query, out BufferType? type, out error)
-            || !TryInt(query, "top", 20, 1, 10_000, out int top, out error)
-            || !TryFormat(query, ["json", "collapsed"], out string format, out error))
+        if (!TryReportQuery(context.Request.Query, "top", 20, 10_000, ["json", "collapsed"], out ReportQuery query, out IResult? error))
         {
             return error!;
         }
 
-        IReadOnlyList<LeakSite> sites = Monitor(context).GetLeakSites(minAge, type, top);
-        return format == "collapsed"
+        IReadOnlyList<LeakSite> sites = Monitor(context).GetLeakSites(query.MinAge, query.Type, query.Count);
+        return query.Format == "collapsed"
             ? Results.Text(BufferReportFormatter.FormatCollapsed(sites), "text/plain; charset=utf-8")
             : Json(BufferReportFormatter.ToJson(sites));
+    }
+
+    /// <summary>Reads the query both report endpoints share: <c>minAge</c>, <c>type</c>, a count and <c>format</c>.</summary>
+    private static bool TryReportQuery(IQueryCollection query, string countName, int countFallback, int countMax, string[] formats, out ReportQuery result, out IResult? error)
+    {
+        result = default;
+        if (!TryMinAge(query, out TimeSpan minAge, out error)
+            || !TryType(query, out BufferType? type, out error)
+            || !TryInt(query, countName, countFallback, 1, countMax, out int count, out error)
+            || !TryFormat(query, formats, out string format, out error))
+        {
+            return false;
+        }
+
+        result = new ReportQuery(minAge, type, count, format);
+        return true;
     }
 
     private static IResult Stats(HttpContext context)
@@ -243,6 +251,8 @@ public static partial class BufferMonitorEndpointRouteBuilderExtensions
 
         return Results.Content(Encoding.UTF8.GetString(buffer.ToArray()), "application/json; charset=utf-8", Encoding.UTF8, status);
     }
+
+    private readonly record struct ReportQuery(TimeSpan MinAge, BufferType? Type, int Count, string Format);
 
     /// <summary>The dashboard page and a Content-Security-Policy that allows exactly its own inline script and style.</summary>
     private sealed partial record Dashboard(string Html, string ContentSecurityPolicy)
