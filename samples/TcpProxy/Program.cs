@@ -3,7 +3,7 @@
 //   dotnet run --project samples/TcpProxy -- --listen 127.0.0.1:6380 --upstream 127.0.0.1:6379
 //
 // Without --upstream it starts an embedded echo server and proxies to it. Options:
-//   --diagnostics 127.0.0.1:9090   serve GET /debug/buffers/resident and /debug/buffers/stats as JSON
+//   --diagnostics 127.0.0.1:9090   serve OffHeapTracker.AspNetCore's endpoints and dashboard at /debug/buffers/
 //   --leak-every N                 keep a copy of every Nth message, never returned, to show the monitor finding it
 //   --load C --seconds S           run C echo clients through the proxy for S seconds, print throughput, exit
 // OFFHEAPTRACKER_MONITOR=1 switches the buffer monitor on at start. Ctrl+C shuts down gracefully.
@@ -30,12 +30,12 @@ await using EchoServer? echo = options.Upstream is null ? new EchoServer() : nul
 EndPoint upstream = options.Upstream ?? echo!.EndPoint;
 var proxy = new ProxyServer(pool, options.Listen, upstream, options.LeakEvery);
 proxy.Start();
-await using DiagnosticsListener? diagnostics = options.Diagnostics is null ? null : new DiagnosticsListener(options.Diagnostics, pool);
+await using DiagnosticsHost? diagnostics = options.Diagnostics is null ? null : await DiagnosticsHost.StartAsync(options.Diagnostics);
 
 Console.WriteLine($"proxying {proxy.LocalEndPoint} -> {upstream}{(echo is null ? string.Empty : " (embedded echo server)")}; monitor {(BufferMonitor.IsEnabled ? "on" : "off")}");
 if (options.Diagnostics is not null)
 {
-    Console.WriteLine($"diagnostics: http://{options.Diagnostics}/debug/buffers/resident and /debug/buffers/stats");
+    Console.WriteLine($"diagnostics: {diagnostics!.Urls.First()}/debug/buffers/ (dashboard), /resident, /sites, /stats");
 }
 
 if (options.LoadConnections > 0)

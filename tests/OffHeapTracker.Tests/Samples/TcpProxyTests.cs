@@ -85,6 +85,17 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Diagnostics_ServeTheAspNetCoreEndpoints_ListingTheProxysPool()
+    {
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "proxy-diagnostics", Monitor = new ResidentBufferMonitor() });
+        await using DiagnosticsHost diagnostics = await DiagnosticsHost.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
+        using var client = new HttpClient { BaseAddress = new Uri(diagnostics.Urls.First()) };
+        string stats = await client.GetStringAsync("/debug/buffers/stats");
+        Assert.Contains("\"name\":\"proxy-diagnostics\"", stats, StringComparison.Ordinal);
+        Assert.StartsWith("<!DOCTYPE html>", await client.GetStringAsync("/debug/buffers/"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ListenPortZero_MeansAnyFreePort()
     {
         Assert.Equal(0, ProxyOptions.Parse(["--listen", "127.0.0.1:0"]).Listen.Port);
