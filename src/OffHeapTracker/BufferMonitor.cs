@@ -23,6 +23,12 @@ public static class BufferMonitor
     /// <summary>The environment variable that stops the shared monitor recording <see cref="BufferType.Pool"/> buffers when set to <c>0</c>.</summary>
     public const string RecordPoolEnvironmentVariable = "OFFHEAPTRACKER_MONITOR_RECORD_POOL";
 
+    /// <summary>The environment variable that makes the shared monitor capture a stack for one buffer in N (1 to 1,000,000).</summary>
+    public const string StackTraceSamplingEnvironmentVariable = "OFFHEAPTRACKER_MONITOR_STACK_SAMPLING";
+
+    /// <summary>The AppContext data key (a <c>RuntimeHostConfigurationOption</c>) that sets the shared monitor's stack sampling.</summary>
+    public const string StackTraceSamplingSwitch = "OffHeapTracker.Monitor.StackTraceSampling";
+
     /// <summary>The AppContext switch that enables the shared monitor at startup.</summary>
     public const string EnabledSwitch = "OffHeapTracker.Monitor.Enabled";
 
@@ -92,7 +98,11 @@ public static class BufferMonitor
     private static ResidentBufferMonitor CreateShared()
     {
         MonitorStartupSettings settings = MonitorStartupSettings.FromProcess();
-        var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { RecordPool = settings.RecordPool });
+        var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions
+        {
+            RecordPool = settings.RecordPool,
+            StackTraceSampling = settings.StackTraceSampling,
+        });
         if (settings.Enabled)
         {
             monitor.Enable();

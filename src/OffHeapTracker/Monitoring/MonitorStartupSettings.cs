@@ -6,12 +6,15 @@ namespace OffHeapTracker.Monitoring;
 /// default; an environment variable, set where the process is deployed, overrides it. Environment values
 /// <c>1</c>/<c>true</c> and <c>0</c>/<c>false</c> are understood (case-insensitive); anything else is ignored.
 /// </remarks>
-internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool)
+internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling)
 {
     public static MonitorStartupSettings FromProcess() =>
-        Read(Environment.GetEnvironmentVariable, static name => AppContext.TryGetSwitch(name, out bool value) ? value : null);
+        Read(
+            Environment.GetEnvironmentVariable,
+            static name => AppContext.TryGetSwitch(name, out bool value) ? value : null,
+            static name => AppContext.GetData(name)?.ToString());
 
-    public static MonitorStartupSettings Read(Func<string, string?> environment, Func<string, bool?> appContextSwitch)
+    public static MonitorStartupSettings Read(Func<string, string?> environment, Func<string, bool?> appContextSwitch, Func<string, string?>? appContextData = null)
     {
         bool enabled = ParseFlag(environment(BufferMonitor.EnabledEnvironmentVariable))
             ?? appContextSwitch(BufferMonitor.EnabledSwitch)
@@ -19,8 +22,17 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
         bool recordPool = ParseFlag(environment(BufferMonitor.RecordPoolEnvironmentVariable))
             ?? appContextSwitch(BufferMonitor.RecordPoolSwitch)
             ?? true;
-        return new MonitorStartupSettings(enabled, recordPool);
+        int sampling = ParseSampling(environment(BufferMonitor.StackTraceSamplingEnvironmentVariable))
+            ?? ParseSampling(appContextData?.Invoke(BufferMonitor.StackTraceSamplingSwitch))
+            ?? 1;
+        return new MonitorStartupSettings(enabled, recordPool, sampling);
     }
+
+    // 1 to 1,000,000, as ResidentBufferMonitorOptions.StackTraceSampling allows; anything else is ignored.
+    private static int? ParseSampling(string? value) =>
+        int.TryParse(value?.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is >= 1 and <= 1_000_000
+            ? n
+            : null;
 
     private static bool? ParseFlag(string? value) => value?.Trim().ToUpperInvariant() switch
     {

@@ -42,6 +42,24 @@ public sealed class MonitorStartupSettingsTests
         Assert.False(settings.Enabled);
     }
 
+    [Theory]
+    [InlineData(null, null, 1)]
+    [InlineData("16", null, 16)]
+    [InlineData(" 64 ", "8", 64)]
+    [InlineData(null, "8", 8)]
+    [InlineData("0", "8", 8)]
+    [InlineData("-3", null, 1)]
+    [InlineData("2000000", null, 1)]
+    [InlineData("many", null, 1)]
+    public void StackTraceSampling_ComesFromTheEnvironment_ThenAppContextData(string? environment, string? data, int expected)
+    {
+        MonitorStartupSettings settings = MonitorStartupSettings.Read(
+            name => name == "OFFHEAPTRACKER_MONITOR_STACK_SAMPLING" ? environment : null,
+            _ => null,
+            name => name == "OffHeapTracker.Monitor.StackTraceSampling" ? data : null);
+        Assert.Equal(expected, settings.StackTraceSampling);
+    }
+
     [Fact]
     public void FromProcess_ReadsRealAppContextSwitches()
     {
