@@ -178,12 +178,14 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             ThrowDisposed();
         }
 
-        byte* pointer;
+        byte* pointer = null;
         byte[]? array = null;
         int arrayOffset = 0;
-        int length;
+        int length = 0;
         int sizeClass = -1;
         int block = -1;
+        bool monitoring;
+        DirectBuffer lease;
         try
         {
             if (minBufferSize <= MaxPooledBufferSize)
@@ -225,17 +227,29 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                 length = minBufferSize;
                 pointer = AllocateUnpooled(length, "it is larger than the largest pooled size", out array);
             }
+
+            // One read of the switch per rent. With the monitor on, every lease is a fresh object so that stale
+            // use is caught; with it off, lease objects are reused and nothing else below touches the monitor.
+            monitoring = _residentMonitor is not null ? _residentMonitor.IsEnabled : _monitor.IsEnabled;
+            lease = monitoring ? new DirectBuffer(reusable: false) : LeaseCache.Rent();
         }
         catch
         {
+            // Out of memory, native or managed: give back whatever we took, and never leave Active set, or a
+            // later Dispose of the pool would wait for this rent forever.
+            if (block >= 0)
+            {
+                _classes[sizeClass].Push(block);
+            }
+            else if (pointer != null && array is null)
+            {
+                _allocator.Free(pointer);
+            }
+
             Volatile.Write(ref state.Active, 0);
             throw;
         }
 
-        // One read of the switch per rent. With the monitor on, every lease is a fresh object so that stale
-        // use is caught; with it off, lease objects are reused and nothing else below touches the monitor.
-        bool monitoring = _residentMonitor is not null ? _residentMonitor.IsEnabled : _monitor.IsEnabled;
-        DirectBuffer lease = monitoring ? new DirectBuffer(reusable: false) : LeaseCache.Rent();
         lease.Initialize(this, pointer, length, minBufferSize, sizeClass, block, LeaseIds.Next(), bufferType, array, arrayOffset);
 
         // Single-writer counters: plain increments published with volatile stores, no interlocked operation.

@@ -266,6 +266,27 @@ public sealed class DirectBufferPoolTests
     }
 
     [Fact]
+    public async Task Rent_ThatFailsHalfway_LeavesNothingTakenAndDisposeDoesNotHang()
+    {
+        var allocator = new TestAllocator();
+        var pool = Pools.Create(_off, o => o.Allocator = allocator);
+        pool.Rent(4096).Dispose(); // a slab exists; the next failure is the unpooled allocation, after the checks
+
+        allocator.Fail = true;
+        Assert.Throws<OutOfMemoryException>(() => pool.Rent(2 << 20));
+        allocator.Fail = false;
+
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(0, stats.OutstandingCount);
+        Assert.Equal(0, stats.InUseBytes);
+
+        // Dispose waits for rents in flight; a failed rent must not look like one.
+        Task disposing = Task.Run(pool.Dispose);
+        Assert.Same(disposing, await Task.WhenAny(disposing, Task.Delay(TimeSpan.FromSeconds(10))));
+        Assert.Equal(0, allocator.LiveCount);
+    }
+
+    [Fact]
     public void Dispose_WithNoLeasesOut_FreesEverySlab()
     {
         var allocator = new TestAllocator();
