@@ -27,6 +27,7 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
     private readonly IMeterFactory? _meterFactory;
     private readonly Lock _lock = new();
     private readonly List<DirectBufferPool> _pools = [];
+    private readonly Lazy<IBufferMonitor> _monitor;
     private bool _disposed;
 
     /// <summary>Initializes a new factory.</summary>
@@ -40,6 +41,13 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
         _configure = configure;
         _loggerFactory = loggerFactory;
         _meterFactory = meterFactory;
+
+        // Resolved once: a configure callback that creates a monitor must not hand the endpoints a new one per call.
+        _monitor = new Lazy<IBufferMonitor>(() =>
+        {
+            DirectBufferPoolOptions options = NewOptions("aspnetcore");
+            return options.Monitor ?? BufferMonitor.Shared;
+        });
     }
 
     /// <summary>Gets the pools created so far and not disposed, Kestrel's among them.</summary>
@@ -55,15 +63,8 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
     }
 
     /// <summary>Gets the monitor the pools report to: the one set through the options, or <see cref="BufferMonitor.Shared"/>.</summary>
-    public IBufferMonitor Monitor
-    {
-        get
-        {
-            var options = new DirectBufferPoolOptions();
-            _configure?.Invoke(options);
-            return options.Monitor ?? BufferMonitor.Shared;
-        }
-    }
+    /// <remarks>Resolved from the options once; every pool this factory creates reports to it.</remarks>
+    public IBufferMonitor Monitor => _monitor.Value;
 
     /// <summary>Creates a pool named after <see cref="MemoryPoolOptions.Owner"/> (<c>"aspnetcore"</c> when there is none).</summary>
     /// <param name="options">The caller's options; Kestrel's transport passes <c>Owner = "kestrel"</c>. Null for defaults.</param>
@@ -71,14 +72,8 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
     /// <exception cref="ObjectDisposedException">The factory has been disposed.</exception>
     public MemoryPool<byte> Create(MemoryPoolOptions? options = null)
     {
-        var poolOptions = new DirectBufferPoolOptions
-        {
-            Name = string.IsNullOrWhiteSpace(options?.Owner) ? "aspnetcore" : options.Owner,
-            LoggerFactory = _loggerFactory,
-            MeterFactory = _meterFactory,
-            Backing = BufferBacking.PinnedArray,
-        };
-        _configure?.Invoke(poolOptions);
+        DirectBufferPoolOptions poolOptions = NewOptions(string.IsNullOrWhiteSpace(options?.Owner) ? "aspnetcore" : options.Owner);
+        poolOptions.Monitor = Monitor;
         var pool = new DirectBufferPool(poolOptions);
         lock (_lock)
         {
@@ -92,6 +87,19 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
         }
 
         return pool;
+    }
+
+    private DirectBufferPoolOptions NewOptions(string name)
+    {
+        var options = new DirectBufferPoolOptions
+        {
+            Name = name,
+            LoggerFactory = _loggerFactory,
+            MeterFactory = _meterFactory,
+            Backing = BufferBacking.PinnedArray,
+        };
+        _configure?.Invoke(options);
+        return options;
     }
 
     /// <summary>Disposes every pool created (see <see cref="DirectBufferPool"/> for leases still out then).</summary>

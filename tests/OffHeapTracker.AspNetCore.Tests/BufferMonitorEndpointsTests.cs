@@ -167,6 +167,29 @@ public sealed class BufferMonitorEndpointsTests
     }
 
     [Fact]
+    public void Factory_ResolvesItsMonitorOnce_AndEveryPoolReportsToIt()
+    {
+        int created = 0;
+        using var factory = new DirectBufferPoolFactory(
+            o =>
+            {
+                o.Monitor = new ResidentBufferMonitor();
+                created++;
+            },
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        IBufferMonitor monitor = factory.Monitor;
+        Assert.Same(monitor, factory.Monitor);
+        using var a = (DirectBufferPool)factory.Create(new Microsoft.AspNetCore.Connections.MemoryPoolOptions { Owner = "a" });
+        using var b = (DirectBufferPool)factory.Create();
+        Assert.Same(monitor, a.Monitor);
+        Assert.Same(monitor, b.Monitor);
+        Assert.Equal("a", a.Name);
+        Assert.Equal("aspnetcore", b.Name);
+        Assert.Equal(BufferBacking.PinnedArray, b.Backing);
+        Assert.Equal(3, created);
+    }
+
+    [Fact]
     public async Task WithoutMapBufferMonitor_NothingIsExposed()
     {
         var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
