@@ -85,7 +85,8 @@ public sealed partial class DirectBufferPool
                 _pruneAt = Math.Max(16, _states.Length * 2);
             }
 
-            // Copy-on-write: readers sum a snapshot without taking the lock.
+            // Copy-on-write, so a snapshot taken under the lock stays valid after it is released: WaitForRentsInFlight
+            // spins on one outside the lock. Sums take the lock, to see the retired totals and the states agree.
             PoolThreadState[] grown = new PoolThreadState[_states.Length + 1];
             _states.CopyTo(grown, 0);
             grown[^1] = state;

@@ -205,10 +205,6 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                     if (block < 0)
                     {
                         block = blocks.GrowAndPop(_budget, out pointer);
-                        if (block >= 0)
-                        {
-                            RaiseHighWater(Sum().InUseBytes + length);
-                        }
                     }
                 }
 
@@ -528,7 +524,6 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         }
 
         long total = Interlocked.Increment(ref _fallbackCount);
-        RaiseHighWater(Sum().InUseBytes + length);
         if (_logger.IsEnabled(LogLevel.Warning) && _fallbackWarnings.ShouldLog(out long sinceLast))
         {
             Log.FallbackAllocation(_logger, Name, length, reason, sinceLast, total);
@@ -613,7 +608,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             // A timer callback must not throw; a failed pass leaves every slab in place and is retried next tick.
             if (pool.TryGetTarget(out DirectBufferPool? target))
             {
-                target.OnMonitorFailed(ex, "trim", 0);
+                Log.TrimFailed(target._logger, ex, target.Name);
             }
         }
     }

@@ -172,6 +172,13 @@ public sealed class DirectBufferPoolTests
         Assert.Contains("larger than the largest pooled size", warning.Message, StringComparison.Ordinal);
 
         big.Dispose();
+
+        // The peak is remembered without anyone reading statistics at the peak: the rent flushed it.
+        var quiet = Pools.Create(monitor, o => o.MaxPooledBufferSize = 4096);
+        quiet.Rent(100_000).Dispose();
+        Assert.Equal(100_000, quiet.GetStatistics().HighWaterBytes);
+        quiet.Dispose();
+
         Assert.Equal(1, allocator.Frees);
         Assert.Equal(0, allocator.LiveCount);
         Assert.Empty(monitor.GetResident(TimeSpan.Zero));

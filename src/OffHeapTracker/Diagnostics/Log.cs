@@ -37,6 +37,10 @@ internal static partial class Log
         Message = "A leak handler threw while reporting buffer {BufferId}; the buffer's memory was returned regardless.")]
     public static partial void LeakHandlerFailed(ILogger logger, Exception exception, long bufferId);
 
+    [LoggerMessage(EventId = 10, EventName = "TrimFailed", Level = LogLevel.Error,
+        Message = "Pool {PoolName} could not trim idle slabs; every slab stays in place and the next pass retries.")]
+    public static partial void TrimFailed(ILogger logger, Exception exception, string poolName);
+
     [LoggerMessage(EventId = 7, EventName = "PoolDisposedWithOutstanding", Level = LogLevel.Warning,
         Message = "Pool {PoolName} was disposed with {OutstandingCount} buffers still rented; its slabs are freed when the last one is returned.")]
     public static partial void PoolDisposedWithOutstanding(ILogger logger, string poolName, long outstandingCount);

@@ -26,8 +26,8 @@ internal static class OffHeapTrackerMetrics
     public const string BufferTypeTag = "offheaptracker.buffer.type";
 
     private static readonly Meter s_meter = new(MeterName, typeof(OffHeapTrackerMetrics).Assembly.GetName().Version?.ToString());
-    private static readonly ConditionalWeakTable<Meter, Registry<DirectBufferPool>> s_pools = [];
-    private static readonly ConditionalWeakTable<Meter, Registry<Monitoring.ResidentBufferMonitor>> s_monitors = [];
+    private static readonly ConditionalWeakTable<Meter, WeakRegistry<DirectBufferPool>> s_pools = [];
+    private static readonly ConditionalWeakTable<Meter, WeakRegistry<Monitoring.ResidentBufferMonitor>> s_monitors = [];
 
     public static Meter GetMeter(IMeterFactory? factory) => factory?.Create(new MeterOptions(MeterName)) ?? s_meter;
 
@@ -35,7 +35,7 @@ internal static class OffHeapTrackerMetrics
 
     public static void Unregister(Meter meter, DirectBufferPool pool)
     {
-        if (s_pools.TryGetValue(meter, out Registry<DirectBufferPool>? registry))
+        if (s_pools.TryGetValue(meter, out WeakRegistry<DirectBufferPool>? registry))
         {
             registry.Remove(pool);
         }
@@ -43,9 +43,9 @@ internal static class OffHeapTrackerMetrics
 
     public static void Register(Meter meter, Monitoring.ResidentBufferMonitor monitor) => s_monitors.GetValue(meter, CreateMonitorInstruments).Add(monitor);
 
-    private static Registry<DirectBufferPool> CreatePoolInstruments(Meter meter)
+    private static WeakRegistry<DirectBufferPool> CreatePoolInstruments(Meter meter)
     {
-        var pools = new Registry<DirectBufferPool>();
+        var pools = new WeakRegistry<DirectBufferPool>();
         meter.CreateObservableUpDownCounter("offheaptracker.pool.capacity", () => PerPool(pools, s => s.CapacityBytes), "By", "The most native memory each pool may hold in slabs.");
         meter.CreateObservableUpDownCounter("offheaptracker.pool.reserved", () => PerPool(pools, s => s.ReservedBytes), "By", "The native memory each pool holds in slabs, rented or free.");
         meter.CreateObservableUpDownCounter("offheaptracker.pool.pooled", () => PerPool(pools, s => s.FreeBytes), "By", "Slab memory reserved and free to rent.");
@@ -58,15 +58,15 @@ internal static class OffHeapTrackerMetrics
         return pools;
     }
 
-    private static Registry<Monitoring.ResidentBufferMonitor> CreateMonitorInstruments(Meter meter)
+    private static WeakRegistry<Monitoring.ResidentBufferMonitor> CreateMonitorInstruments(Meter meter)
     {
-        var monitors = new Registry<Monitoring.ResidentBufferMonitor>();
+        var monitors = new WeakRegistry<Monitoring.ResidentBufferMonitor>();
         meter.CreateObservableUpDownCounter("offheaptracker.monitor.resident", () => PerMonitor(monitors, m => m.Count), "{buffer}", "Buffers the monitor holds a record of now.");
         meter.CreateObservableCounter("offheaptracker.monitor.dropped", () => PerMonitor(monitors, m => m.DroppedRecords), "{buffer}", "Buffers not recorded because the monitor's bounds were reached.");
         return monitors;
     }
 
-    private static List<Measurement<long>> PerPool(Registry<DirectBufferPool> pools, Func<DirectBufferPoolStatistics, long> read)
+    private static List<Measurement<long>> PerPool(WeakRegistry<DirectBufferPool> pools, Func<DirectBufferPoolStatistics, long> read)
     {
         var measurements = new List<Measurement<long>>();
         foreach (DirectBufferPool pool in pools.Live())
@@ -77,7 +77,7 @@ internal static class OffHeapTrackerMetrics
         return measurements;
     }
 
-    private static List<Measurement<long>> InUseByType(Registry<DirectBufferPool> pools)
+    private static List<Measurement<long>> InUseByType(WeakRegistry<DirectBufferPool> pools)
     {
         var measurements = new List<Measurement<long>>();
         foreach (DirectBufferPool pool in pools.Live())
@@ -91,7 +91,7 @@ internal static class OffHeapTrackerMetrics
         return measurements;
     }
 
-    private static List<Measurement<long>> PerMonitor(Registry<Monitoring.ResidentBufferMonitor> monitors, Func<Monitoring.ResidentBufferMonitor, long> read)
+    private static List<Measurement<long>> PerMonitor(WeakRegistry<Monitoring.ResidentBufferMonitor> monitors, Func<Monitoring.ResidentBufferMonitor, long> read)
     {
         var measurements = new List<Measurement<long>>();
         foreach (Monitoring.ResidentBufferMonitor monitor in monitors.Live())
@@ -100,47 +100,5 @@ internal static class OffHeapTrackerMetrics
         }
 
         return measurements;
-    }
-
-    /// <summary>The objects one meter reports on, held weakly.</summary>
-    private sealed class Registry<T>
-        where T : class
-    {
-        private readonly Lock _lock = new();
-        private readonly List<WeakReference<T>> _items = [];
-
-        public void Add(T item)
-        {
-            lock (_lock)
-            {
-                _items.Add(new WeakReference<T>(item));
-            }
-        }
-
-        public void Remove(T item)
-        {
-            lock (_lock)
-            {
-                _items.RemoveAll(weak => !weak.TryGetTarget(out T? target) || ReferenceEquals(target, item));
-            }
-        }
-
-        public List<T> Live()
-        {
-            var live = new List<T>();
-            lock (_lock)
-            {
-                _items.RemoveAll(weak => !weak.TryGetTarget(out _));
-                foreach (WeakReference<T> weak in _items)
-                {
-                    if (weak.TryGetTarget(out T? target))
-                    {
-                        live.Add(target);
-                    }
-                }
-            }
-
-            return live;
-        }
     }
 }
