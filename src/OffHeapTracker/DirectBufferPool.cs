@@ -308,6 +308,20 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         };
     }
 
+    internal const long MaxCachedBytesPerThread = 256 * 1024;
+
+    internal long CachedBytesOfCurrentThread()
+    {
+        PoolThreadState state = GetThreadState();
+        long bytes = 0;
+        for (int i = 0; i < _classes.Length; i++)
+        {
+            bytes += (long)state.BlockCounts[i] * _classes[i].BlockSize;
+        }
+
+        return bytes;
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"DirectBufferPool {Name}";
 

@@ -155,6 +155,9 @@ public sealed class DirectBufferPoolOptions
         }
     }
 
+    /// <summary>Gets or sets a value indicating whether leaked leases are reclaimed (stub).</summary>
+    public bool ReclaimLeakedBuffers { get; set; }
+
     /// <summary>Gets or sets the native allocator; tests replace it to inject failures.</summary>
     internal INativeAllocator Allocator { get; set; } = NativeAllocator.Instance;
 }

@@ -55,6 +55,9 @@ public sealed record DirectBufferPoolStatistics
     /// <summary>Gets the number of leases garbage-collected without <c>Dispose</c>; their memory was returned by the finalizer.</summary>
     public long LeakedCount { get; init; }
 
+    /// <summary>Gets the bytes of leases found by their finalizer and kept out of circulation (stub).</summary>
+    public long LeakedBytes { get; init; }
+
     /// <summary>Gets a value indicating whether the pool has been disposed.</summary>
     public bool IsDisposed { get; init; }
 }

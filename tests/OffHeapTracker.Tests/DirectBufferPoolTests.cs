@@ -584,6 +584,52 @@ public sealed class DirectBufferPoolTests
         Assert.Equal(2048, lease.Length);
     }
 
+    [Theory]
+    [InlineData(600, 600, 600)]
+    [InlineData(600, 500, 512)]
+    [InlineData(3000, -1, 3000)]
+    [InlineData(5000, 4097, 5000)]
+    public void Rent_NeverReturnsMoreThanMaxBufferSize(int maxBufferSize, int requested, int expectedLength)
+    {
+        using var pool = Pools.Create(_off, o => o.MaxBufferSize = maxBufferSize);
+        using DirectBuffer lease = pool.Rent(requested);
+        Assert.Equal(expectedLength, lease.Length);
+        Assert.Equal(expectedLength, lease.Memory.Length);
+        Assert.Equal(expectedLength, lease.GetSpan().Length);
+        Assert.Equal(expectedLength, pool.GetStatistics().InUseBytes);
+    }
+
+    [Fact]
+    public void Monitor_WhoseIsEnabledThrows_NeverStopsRent_AndIsCounted()
+    {
+        var logs = new CapturingLoggerFactory();
+        using var pool = Pools.Create(new ThrowingSwitchMonitor(), o => o.LoggerFactory = logs);
+        using (DirectBuffer lease = pool.Rent(4096))
+        {
+            Assert.Equal(4096, lease.Length);
+        }
+
+        Assert.Equal(1, pool.GetStatistics().MonitorErrorCount);
+        Assert.Equal(0, pool.OutstandingCount);
+        Assert.Contains(nameof(IBufferMonitor.IsEnabled), Assert.Single(logs.WithEvent("MonitorFailed")).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(BufferBacking.Native, "unpooled native allocation")]
+    [InlineData(BufferBacking.PinnedArray, "unpooled pinned array")]
+    public void FallbackWarning_NamesWhatTheBufferIsMadeOf(BufferBacking backing, string expected)
+    {
+        var logs = new CapturingLoggerFactory();
+        using var pool = Pools.Create(_off, o =>
+        {
+            o.Backing = backing;
+            o.MaxPooledBufferSize = 4096;
+            o.LoggerFactory = logs;
+        });
+        pool.Rent(10_000).Dispose();
+        Assert.Contains(expected, Assert.Single(logs.WithEvent("FallbackAllocation")).Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Pipe_WithTheDirectPool_MovesBytesIntact()
     {

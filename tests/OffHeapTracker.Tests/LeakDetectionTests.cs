@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
@@ -5,13 +6,13 @@ using OffHeapTracker.Tests.Support;
 
 namespace OffHeapTracker.Tests;
 
-/// <summary>Leases dropped without Dispose: caught by the finalizer, returned, counted, logged and reported.</summary>
+/// <summary>Leases dropped without Dispose: caught by the finalizer, counted, logged, reported, and their blocks kept out of circulation.</summary>
 /// <remarks>GC-driven, so these run apart from other tests (their dropped leases would count here).</remarks>
 [Collection(ProcessWideState.Name)]
 public sealed class LeakDetectionTests
 {
     [Fact]
-    public void DroppedLease_WithTheMonitorOn_IsReclaimedAndReportedWithItsStackAgeAndContext()
+    public void DroppedLease_WithTheMonitorOn_IsReportedWithItsStackAgeAndContext_AndStaysInUse()
     {
         var time = new ManualTimeProvider();
         var logs = new CapturingLoggerFactory();
@@ -34,8 +35,9 @@ public sealed class LeakDetectionTests
 
         DirectBufferPoolStatistics stats = pool.GetStatistics();
         Assert.Equal(1, stats.LeakedCount);
-        Assert.Equal(0, stats.OutstandingCount);
-        Assert.Equal(0, stats.InUseBytes);
+        Assert.Equal(8192, stats.LeakedBytes);
+        Assert.Equal(1, stats.OutstandingCount);
+        Assert.Equal(8192, stats.InUseBytes);
         Assert.Equal(0, monitor.Count);
 
         BufferLeak reported = Assert.Single(leaks);
@@ -55,7 +57,7 @@ public sealed class LeakDetectionTests
     }
 
     [Fact]
-    public void DroppedLease_WithTheMonitorOff_IsReclaimedAndItsBlockReused()
+    public void DroppedLease_WithTheMonitorOff_IsReported_AndItsBlockNeverReissued()
     {
         var logs = new CapturingLoggerFactory();
         var monitor = new ResidentBufferMonitor();
@@ -72,20 +74,117 @@ public sealed class LeakDetectionTests
         Gc.CollectAndFinalize();
 
         Assert.Equal(1, pool.GetStatistics().LeakedCount);
-        Assert.Equal(0, pool.OutstandingCount);
+        Assert.Equal(1, pool.OutstandingCount);
         Assert.Equal(1, reported);
-        Assert.Contains("not captured: enable the monitor", Assert.Single(logs.WithEvent("BufferLeaked")).Message, StringComparison.Ordinal);
+        string message = Assert.Single(logs.WithEvent("BufferLeaked")).Message;
+        Assert.Contains("not captured: enable the monitor", message, StringComparison.Ordinal);
+        Assert.Contains("kept out of circulation", message, StringComparison.Ordinal);
 
-        // The block is free again: the next rent of the class gets it.
+        // A span of the dropped lease may still be in use: no later rent may get its block.
+        var next = Enumerable.Range(0, 300).Select(_ => pool.Rent(4096)).ToList();
+        Assert.DoesNotContain(address, next.Select(Addresses.Of));
+        next.ForEach(l => l.Dispose());
+    }
+
+    [Fact]
+    public void DroppedLease_WithReclaimOptedIn_GoesBackToThePool()
+    {
+        var logs = new CapturingLoggerFactory();
+        using var pool = Pools.Create(new ResidentBufferMonitor(), o =>
+        {
+            o.LoggerFactory = logs;
+            o.ReclaimLeakedBuffers = true;
+        });
+
+        nint address = DropALeaseAt(pool);
+        Gc.CollectAndFinalize();
+
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(1, stats.LeakedCount);
+        Assert.Equal(0, stats.LeakedBytes);
+        Assert.Equal(0, stats.OutstandingCount);
+        Assert.Contains("went back to the pool", Assert.Single(logs.WithEvent("BufferLeaked")).Message, StringComparison.Ordinal);
         using DirectBuffer next = pool.Rent(4096);
         Assert.Equal(address, Addresses.Of(next));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public unsafe void DroppedLeases_WhoseSpansAreStillInUse_NeverShareTheirBytes(bool monitorOn)
+    {
+        ResidentBufferMonitor monitor = monitorOn ? Pools.EnabledMonitor() : new ResidentBufferMonitor();
+        using var pool = Pools.Create(monitor);
+
+        // The common bug: keep a span (here its address), drop the lease. The lease dies; the span lives on.
+        nint[] views = FillAndDropLeases(pool, count: 20, pattern: 0xA5);
+        Gc.CollectAndFinalize();
+
+        var others = Enumerable.Range(0, 40).Select(_ => pool.Rent(4096)).ToList();
+        others.ForEach(l => l.GetSpan().Fill(0x5A));
+        foreach (nint view in views)
+        {
+            Assert.Equal(-1, new ReadOnlySpan<byte>((void*)view, 4096).IndexOfAnyExcept((byte)0xA5));
+        }
+
+        Assert.Equal(20, pool.GetStatistics().LeakedCount);
+        others.ForEach(l => l.Dispose());
+    }
+
     [Fact]
-    public void DroppedLease_FromADisposedPool_FreesTheSlabsWhenFinalized()
+    public void LeasesDisposedByAnotherObjectsFinalizer_AreReturned_AndLaterDroppedLeasesAreStillCaught()
+    {
+        var monitor = new ResidentBufferMonitor();
+        using var pool = Pools.Create(monitor);
+
+        // Wrappers whose finalizers dispose their leases: collected together with the leases, in any order.
+        DropWrappedLeases(pool, 200);
+        Gc.CollectAndFinalize();
+        DirectBufferPoolStatistics afterWrappers = pool.GetStatistics();
+        Assert.Equal(0, afterWrappers.DoubleDisposeCount);
+        Assert.Equal(0, afterWrappers.OutstandingCount);
+
+        // Whatever lease objects those disposals produced must still carry their safety net.
+        var thread = new Thread(() => DropLeases(pool, 200));
+        thread.Start();
+        thread.Join();
+        Gc.CollectAndFinalize();
+
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(afterWrappers.LeakedCount + 200, stats.LeakedCount);
+        Assert.Equal(200, stats.OutstandingCount);
+        Assert.Equal(200 * 4096, stats.LeakedBytes);
+        Assert.Equal(0, stats.DoubleDisposeCount);
+    }
+
+    [Fact]
+    public void DroppedLease_FromADisposedPool_KeepsOnlyTheSlabItLivesIn()
     {
         var allocator = new TestAllocator();
         var pool = Pools.Create(new ResidentBufferMonitor(), o => o.Allocator = allocator);
+        using (pool.Rent(100_000))
+        {
+        }
+
+        DropALeaseAt(pool);
+        pool.Dispose();
+        Assert.Equal(2, allocator.LiveCount);
+
+        // The 128 KiB class's slab is freed; the 4 KiB one holds a block a span may still be using.
+        Gc.CollectAndFinalize();
+        Assert.Equal(1, allocator.LiveCount);
+        Assert.Equal(1, pool.GetStatistics().LeakedCount);
+    }
+
+    [Fact]
+    public void DroppedLease_FromADisposedPool_WithReclaimOptedIn_FreesTheSlabsWhenFinalized()
+    {
+        var allocator = new TestAllocator();
+        var pool = Pools.Create(new ResidentBufferMonitor(), o =>
+        {
+            o.Allocator = allocator;
+            o.ReclaimLeakedBuffers = true;
+        });
         DropALeaseAt(pool);
         pool.Dispose();
         Assert.Equal(1, allocator.LiveCount);
@@ -95,8 +194,36 @@ public sealed class LeakDetectionTests
         Assert.Equal(1, pool.GetStatistics().LeakedCount);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public unsafe void Pin_KeepsItsLeaseAlive_SoItsBlockIsNeverReissued(bool monitorOn)
+    {
+        ResidentBufferMonitor monitor = monitorOn ? Pools.EnabledMonitor() : new ResidentBufferMonitor();
+        using var pool = Pools.Create(monitor);
+        MemoryHandle[] handles = PinAndDropLeases(pool, 32);
+        Gc.CollectAndFinalize();
+
+        Assert.Equal(0, pool.GetStatistics().LeakedCount);
+        Assert.Equal(32, pool.OutstandingCount);
+        var others = Enumerable.Range(0, 64).Select(_ => pool.Rent(4096)).ToList();
+        var pinned = handles.Select(h => (nint)h.Pointer).ToHashSet();
+        Assert.DoesNotContain(others, l => pinned.Contains(Addresses.Of(l)));
+        others.ForEach(l => l.Dispose());
+
+        // Unpinning lets go of the lease: only now can the finalizer find it.
+        foreach (MemoryHandle handle in handles)
+        {
+            handle.Dispose();
+        }
+
+        handles = [];
+        Gc.CollectAndFinalize();
+        Assert.Equal(32, pool.GetStatistics().LeakedCount);
+    }
+
     [Fact]
-    public void LeakHandler_ThatThrows_CannotStopTheMemoryComingBack()
+    public void LeakHandler_ThatThrows_CannotStopTheLeakBeingCounted()
     {
         var logs = new CapturingLoggerFactory();
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
@@ -106,7 +233,8 @@ public sealed class LeakDetectionTests
         DropALease(pool, "ctx");
         Gc.CollectAndFinalize();
 
-        Assert.Equal(0, pool.GetStatistics().InUseBytes);
+        Assert.Equal(8192, pool.GetStatistics().LeakedBytes);
+        Assert.Equal(1, pool.GetStatistics().LeakedCount);
         Assert.Equal(1, pool.GetStatistics().MonitorErrorCount);
         Assert.IsType<InvalidOperationException>(Assert.Single(logs.WithEvent("LeakHandlerFailed")).Exception);
     }
@@ -153,5 +281,47 @@ public sealed class LeakDetectionTests
     private static nint DropALeaseAt(DirectBufferPool pool) => Addresses.Of(pool.Rent(4096));
 
     [MethodImpl(MethodImplOptions.NoInlining)]
+    private static unsafe nint[] FillAndDropLeases(DirectBufferPool pool, int count, byte pattern)
+    {
+        var views = new nint[count];
+        for (int i = 0; i < count; i++)
+        {
+            Span<byte> span = pool.Rent(4096).GetSpan();
+            span.Fill(pattern);
+            views[i] = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref span[0]);
+        }
+
+        return views;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static MemoryHandle[] PinAndDropLeases(DirectBufferPool pool, int count) =>
+        Enumerable.Range(0, count).Select(_ => pool.Rent(4096).Memory.Pin()).ToArray();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void DropWrappedLeases(DirectBufferPool pool, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            _ = new DisposingWrapper(pool.Rent(4096));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void DropLeases(DirectBufferPool pool, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            _ = pool.Rent(4096);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void CreateAndDropAnUninitializedLease() => _ = new DirectBuffer(reusable: false);
+
+    /// <summary>The pattern that bit us: an owner whose finalizer disposes the lease it holds.</summary>
+    private sealed class DisposingWrapper(DirectBuffer lease)
+    {
+        ~DisposingWrapper() => lease.Dispose();
+    }
 }

@@ -45,3 +45,13 @@ internal sealed class RecordingMonitor : IBufferMonitor
         }
     }
 }
+
+/// <summary>A monitor whose switch itself throws: the pool must treat it as off and carry on.</summary>
+internal sealed class ThrowingSwitchMonitor : IBufferMonitor
+{
+    public bool IsEnabled => throw new InvalidOperationException("monitor failure reading IsEnabled");
+
+    public bool OnAllocated(in BufferAllocation allocation) => throw new InvalidOperationException("must not be called");
+
+    public void OnFreed(long id) => throw new InvalidOperationException("must not be called");
+}

@@ -1,0 +1,98 @@
+using System.Runtime.CompilerServices;
+using OffHeapTracker.Monitoring;
+using OffHeapTracker.Tests.Support;
+
+namespace OffHeapTracker.Tests;
+
+/// <summary>A pool's life: disposal racing first rents, and a pool nobody disposed but nobody references.</summary>
+[Collection(ProcessWideState.Name)]
+public sealed class PoolLifetimeTests
+{
+    [Fact]
+    public void FirstRentOfAThread_RacingDispose_EitherSucceedsOrThrowsObjectDisposed_AndCountsOnce()
+    {
+        var monitor = new ResidentBufferMonitor();
+        var unexpected = new List<Exception>();
+        for (int round = 0; round < 300; round++)
+        {
+            var allocator = new TestAllocator();
+            var pool = Pools.Create(monitor, o =>
+            {
+                o.Allocator = allocator;
+                o.TrimAfter = Timeout.InfiniteTimeSpan;
+            });
+
+            // Sixteen exited threads, so the racing thread's registration prunes dead threads' caches.
+            for (int i = 0; i < 16; i++)
+            {
+                var warm = new Thread(() => pool.Rent(4096).Dispose());
+                warm.Start();
+                warm.Join();
+            }
+
+            using var go = new ManualResetEventSlim();
+            int rented = 0;
+            var racer = new Thread(() =>
+            {
+                go.Wait();
+                try
+                {
+                    pool.Rent(4096).Dispose();
+                    rented = 1;
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+                catch (Exception ex)
+                {
+                    lock (unexpected)
+                    {
+                        unexpected.Add(ex);
+                    }
+                }
+            });
+            racer.Start();
+            go.Set();
+            pool.Dispose();
+            racer.Join();
+
+            DirectBufferPoolStatistics stats = pool.GetStatistics();
+            Assert.Equal(16 + rented, stats.TotalRents);
+            Assert.Equal(0, stats.OutstandingCount);
+            Assert.Equal(0, allocator.LiveCount);
+        }
+
+        Assert.True(unexpected.Count == 0, string.Join("\n\n", unexpected));
+    }
+
+    [Fact]
+    public void UnreachablePools_AreCollected_AndFreeTheirSlabs()
+    {
+        var allocator = new TestAllocator();
+        WeakReference[] pools = CreateAndUsePools(allocator, count: 300);
+        Gc.CollectAndFinalize();
+        Gc.CollectAndFinalize();
+
+        int alive = pools.Count(p => p.IsAlive);
+        Assert.True(alive == 0, $"{alive} of {pools.Length} unreachable pools are still alive");
+        Assert.Equal(0, allocator.LiveCount);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference[] CreateAndUsePools(TestAllocator allocator, int count)
+    {
+        var monitor = new ResidentBufferMonitor();
+        var pools = new WeakReference[count];
+        for (int i = 0; i < count; i++)
+        {
+            // Default options, so each pool also has a trim timer; rent and return so this thread caches a block
+            // and a lease object that came from the pool.
+            var pool = Pools.Create(monitor, o => o.Allocator = allocator);
+            pool.Rent(4096).Dispose();
+            pool.Rent(100_000).Dispose();
+            pools[i] = new WeakReference(pool);
+        }
+
+        return pools;
+    }
+}
