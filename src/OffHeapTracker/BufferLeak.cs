@@ -1,6 +1,6 @@
 namespace OffHeapTracker;
 
-/// <summary>A lease that was garbage-collected without being disposed; its memory has already gone back to the pool.</summary>
+/// <summary>A lease that was garbage-collected without being disposed; its block is kept out of circulation unless the pool reclaims leaks.</summary>
 /// <remarks>
 /// What is known depends on the monitor at rent time. A lease rented while the monitor was on carries its
 /// age, context and (when it was recorded) its allocation stack. One rented while it was off carries only

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using OffHeapTracker.Monitoring;
@@ -22,16 +23,28 @@ namespace OffHeapTracker;
 /// </para>
 /// <para>A lease may be handed between threads; <see cref="Dispose()"/> may race with itself safely.</para>
 /// <para>
-/// A lease that becomes unreachable without <see cref="Dispose()"/> is caught by its finalizer: the memory goes
-/// back to the pool and the leak is reported (see <see cref="DirectBufferPoolStatistics.LeakedCount"/>). Keep the
-/// lease reachable for as long as you use a span or pointer taken from it. A span does not keep the lease
-/// alive, and once the lease has been collected its block may already belong to someone else.
+/// A lease that becomes unreachable without <see cref="Dispose()"/> is caught by its finalizer and reported
+/// (<see cref="DirectBufferPoolStatistics.LeakedCount"/>, <see cref="ResidentBufferMonitor.LeakDetected"/>, a
+/// warning in the log). Its block is then kept out of circulation, counted in
+/// <see cref="DirectBufferPoolStatistics.LeakedBytes"/> and still in use: a span or pointer taken from the lease
+/// does not keep the lease alive and may still be in use, so the block is never handed to another renter
+/// (unless the pool opted into <see cref="DirectBufferPoolOptions.ReclaimLeakedBuffers"/>). A
+/// <see cref="Memory{T}"/> of the lease and a <see cref="MemoryHandle"/> from <see cref="Pin(int)"/> do keep it
+/// alive.
 /// </para>
 /// </remarks>
 public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte>, IDisposable
 {
+    // The lease's life: Rented -> Returned by Dispose, or Rented -> Leaked/LeakReclaimed by the finalizer. One
+    // atomic transition out of Rented decides who owns the block; every other path only observes.
     private const int StateReturned = 0;
     private const int StateRented = 1;
+
+    /// <summary>Found by the finalizer; the block is kept out of circulation until a late <see cref="Dispose()"/>.</summary>
+    private const int StateLeaked = 2;
+
+    /// <summary>Found by the finalizer of a pool that reclaims leaks; the block already went back.</summary>
+    private const int StateLeakReclaimed = 3;
 
     private DirectBufferPool? _pool;
     private byte* _pointer;
@@ -46,6 +59,17 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     private bool _tracked;
     private int _state;
 
+    // Set first thing by the finalizer: this object's finalization is spent, so it must never be recycled
+    // (a recycled lease without a registered finalizer would lose the safety net for its next renter).
+    private volatile bool _finalized;
+
+    // Touched by the finalizer only: the first run found the lease rented and deferred the verdict by one collection.
+    private bool _finalizationDeferred;
+
+    // While the object waits in the lease cache, the pool is held weakly, so a cached lease never roots a pool
+    // nobody else references; kept only to count a stale second Dispose.
+    private WeakReference<DirectBufferPool>? _returnedTo;
+
     // Diagnostics, set only on fresh leases rented while the monitor is on (a reused lease never carries them).
     private long _rentTimestamp;
     private string? _context;
@@ -57,20 +81,40 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         IsReusable = reusable;
     }
 
-    /// <summary>Returns the memory of a lease dropped without <see cref="Dispose()"/> and reports the leak.</summary>
+    /// <summary>Reports a lease dropped without <see cref="Dispose()"/> and keeps its block out of circulation (see <see cref="DirectBufferPoolOptions.ReclaimLeakedBuffers"/>).</summary>
     /// <remarks>
-    /// Runs on the finalizer thread, when nothing else can reach this object. It tolerates a lease that was never
-    /// initialized (state not rented, pool null) and never throws: the pool catches everything inside.
+    /// Runs on the finalizer thread, when nothing else can reach this object but other objects being finalized with
+    /// it. A lease still rented is judged on the second run, one collection later (see the body). It tolerates a
+    /// lease that was never initialized (state not rented, pool null) and never throws: the pool catches
+    /// everything inside.
     /// </remarks>
     [SuppressMessage(
         "Reliability",
         "CA2015:Do not define finalizers for types derived from MemoryManager<T>",
-        Justification = "The safety net for dropped leases is a design decision (DESIGN.md). The contract, documented on this type, is that the lease must stay reachable while a span of it is used; a lease that is merely dropped cannot be in use.")]
+        Justification = "The safety net for dropped leases is deliberate: the finalizer only reports the leak and keeps the block out of circulation (a span of it may still be in use), so it can never hand memory in use to another renter.")]
     ~DirectBuffer()
     {
-        if (Interlocked.Exchange(ref _state, StateReturned) == StateRented && _pool is { } pool)
+        _finalized = true;
+        FinalizerThread.MarkCurrent();
+        if (Volatile.Read(ref _state) != StateRented || _pool is not { } pool)
         {
-            pool.ReclaimLeaked(this);
+            return;
+        }
+
+        if (!_finalizationDeferred)
+        {
+            // Objects collected together are finalized in no set order, so an owner whose finalizer disposes this
+            // lease may not have run yet. Look again one collection later, so that its dispose is not reported as
+            // a leak. Safe: nothing but that owner can reach this object, and it stays rented meanwhile.
+            _finalizationDeferred = true;
+            GC.ReRegisterForFinalize(this);
+            return;
+        }
+
+        int leaked = pool.ReclaimsLeakedBuffers ? StateLeakReclaimed : StateLeaked;
+        if (Interlocked.CompareExchange(ref _state, leaked, StateRented) == StateRented)
+        {
+            pool.OnLeaseFinalized(this, reclaim: leaked == StateLeakReclaimed);
         }
     }
 
@@ -113,6 +157,9 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     internal bool IsReusable { get; }
 
+    /// <summary>Gets a value indicating whether this object may go back to the lease cache: it is reusable and its finalizer has not run.</summary>
+    internal bool IsRecyclable => IsReusable && !_finalized;
+
     internal bool IsPooled => _block >= 0;
 
     internal long RentTimestamp => _rentTimestamp;
@@ -132,13 +179,20 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     public override Span<byte> GetSpan()
     {
         ThrowIfReturned();
+        if (_array is { } array)
+        {
+            // Over the array, not the pointer: the span then keeps the pinned array alive even if the lease is
+            // dropped and collected while the span is still in use.
+            return new Span<byte>(array, _arrayOffset, _length);
+        }
 
         // Safe: while the lease is rented, [_pointer, _pointer + _length) is a block the pool handed to this
-        // lease alone, inside a slab (or an unpooled allocation) that is not freed before the lease is returned.
+        // lease alone, inside a slab (or an unpooled allocation) that is not freed before the lease is returned,
+        // and not reissued if the lease is dropped (it is then kept out of circulation).
         return new Span<byte>(_pointer, _length);
     }
 
-    /// <summary>Returns a handle to the buffer's memory. Native memory never moves, so nothing is pinned.</summary>
+    /// <summary>Returns a handle to the buffer's memory that keeps this lease alive until the handle is disposed. Native memory never moves, so nothing is pinned.</summary>
     /// <param name="elementIndex">The offset of the first byte the handle points to, between 0 and <see cref="Length"/>.</param>
     /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="elementIndex"/> is outside the buffer.</exception>
@@ -150,8 +204,9 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
             Guard.ThrowOutOfRange(elementIndex, 0, _length, nameof(elementIndex));
         }
 
-        // The handle must not outlive the lease: the same contract as the span.
-        return new MemoryHandle(_pointer + elementIndex);
+        // The handle roots this lease (its pinnable), as every MemoryManager in the BCL does: while a handle is
+        // held, the finalizer cannot run, so the block cannot be reported or reclaimed under the pointer.
+        return new MemoryHandle(_pointer + elementIndex, default, this);
     }
 
     /// <summary>Exposes the array behind the buffer when the pool is <see cref="BufferBacking.PinnedArray"/>-backed (what <see cref="MemoryMarshal.TryGetArray{T}(ReadOnlyMemory{T}, out ArraySegment{T})"/> calls).</summary>
@@ -182,10 +237,21 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     {
         // The one transition that hands the block back: whoever wins it returns the block, anyone later is a
         // double dispose. This is what stops a repeated Dispose from freeing a block now owned by another lease.
-        if (Interlocked.Exchange(ref _state, StateReturned) != StateRented)
+        switch (Interlocked.Exchange(ref _state, StateReturned))
         {
-            _pool?.OnDoubleDispose(this);
-            return;
+            case StateRented:
+                break;
+            case StateLeaked:
+                // The finalizer found this lease first (an owner's finalizer disposing it, in the same GC): the
+                // owner's dispose is the real one, so the block it kept out comes back now.
+                _pool!.ReturnAfterLeak(this);
+                return;
+            case StateLeakReclaimed:
+                // Same, but the pool already took the block back when the finalizer ran.
+                return;
+            default:
+                (_pool ?? PoolReturnedTo())?.OnDoubleDispose(this);
+                return;
         }
 
         _pool!.Return(this);
@@ -232,6 +298,19 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     /// <summary>Lets go of the array behind a returned lease, so a reused lease object does not keep an unpooled array alive.</summary>
     internal void ReleaseArray() => _array = null;
+
+    /// <summary>Readies a returned lease for the lease cache: the pool is then held only weakly (see <see cref="_returnedTo"/>).</summary>
+    internal void DetachForReuse(WeakReference<DirectBufferPool> pool)
+    {
+        Debug.Assert(Volatile.Read(ref _state) == StateReturned, "only a returned lease is cached");
+        _returnedTo = pool;
+        _pool = null;
+        _pointer = null;
+        _array = null;
+    }
+
+    private DirectBufferPool? PoolReturnedTo() =>
+        _returnedTo is { } weak && weak.TryGetTarget(out DirectBufferPool? pool) ? pool : null;
 
     /// <summary>Adds what the monitor knows; called by the pool right after <see cref="Initialize"/>, before anyone else sees the lease.</summary>
     internal void SetDiagnostics(long rentTimestamp, string? context, bool tracked, InternedStack? allocationStack)

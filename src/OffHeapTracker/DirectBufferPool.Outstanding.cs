@@ -18,7 +18,8 @@ public sealed partial class DirectBufferPool
         }
     }
 
-    /// <summary>Completes when every lease has been returned, for tests and graceful shutdown.</summary>
+    /// <summary>Completes when every lease that can still come back has been returned, for tests and graceful shutdown.</summary>
+    /// <remarks>Leases found leaked by their finalizer (see <see cref="DirectBufferPoolStatistics.LeakedBytes"/>) cannot come back and are not waited for.</remarks>
     /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> to wait forever.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>A task that completes when <see cref="OutstandingCount"/> reaches zero.</returns>
@@ -31,7 +32,7 @@ public sealed partial class DirectBufferPool
             Guard.InRange(timeout, TimeSpan.Zero, TimeSpan.MaxValue, nameof(timeout));
         }
 
-        return OutstandingCount == 0 ? Task.CompletedTask : WaitForDrainAsync(timeout, cancellationToken);
+        return IsSettled(Sum()) ? Task.CompletedTask : WaitForDrainAsync(timeout, cancellationToken);
     }
 
     private async Task WaitForDrainAsync(TimeSpan timeout, CancellationToken cancellationToken)
@@ -65,11 +66,13 @@ public sealed partial class DirectBufferPool
         }
         catch (TimeoutException)
         {
-            long outstanding = OutstandingCount;
-            if (outstanding == 0)
+            Totals totals = Sum();
+            if (IsSettled(totals))
             {
                 return;
             }
+
+            long outstanding = totals.Outstanding;
 
             throw new TimeoutException($"Timed out after {timeout} waiting for leases to come back. {DescribeOutstanding(outstanding)}");
         }
@@ -77,7 +80,7 @@ public sealed partial class DirectBufferPool
 
     private void SignalIfDrained()
     {
-        if (Volatile.Read(ref _drained) is { } drained && Sum().Outstanding == 0)
+        if (Volatile.Read(ref _drained) is { } drained && IsSettled(Sum()))
         {
             Interlocked.CompareExchange(ref _drained, null, drained);
             drained.TrySetResult();
@@ -88,6 +91,12 @@ public sealed partial class DirectBufferPool
     {
         var text = new StringBuilder();
         text.Append("Pool '").Append(Name).Append("' has ").Append(outstanding).Append(outstanding == 1 ? " lease" : " leases").Append(" outstanding.");
+        long leaked = Volatile.Read(ref _leakedOutstanding);
+        if (leaked > 0)
+        {
+            text.Append(' ').Append(leaked).Append(leaked == 1 ? " of them was" : " of them were")
+                .Append(" dropped without Dispose and found by the finalizer (LeakDetected reported each); their blocks stay out of circulation.");
+        }
         IReadOnlyList<ResidentBuffer> records = _residentMonitor?.GetResidentOfPool(_poolId) ?? [];
         foreach (ResidentBuffer record in records)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using OffHeapTracker.Native;
 
 namespace OffHeapTracker;
@@ -22,6 +23,12 @@ namespace OffHeapTracker;
 /// counts, or <c>Dispose</c> counts its return. A returner must not release earlier, because a rent still in
 /// flight could then grow a slab after the release (the rent-vs-dispose test caught exactly this). The costly
 /// fences live on the rare side only.
+/// </para>
+/// <para>
+/// Taking cached blocks back from live threads (trimming, a rent about to fall back for capacity) uses the same
+/// asymmetric handshake per thread: <see cref="PoolThreadState.Stealing"/> against
+/// <see cref="PoolThreadState.Active"/>, which returns set too. A thread's state refers to its pool by id, not by
+/// reference, so a thread that once rented from a pool never keeps that pool alive.
 /// </para>
 /// </remarks>
 public sealed partial class DirectBufferPool
@@ -58,7 +65,7 @@ public sealed partial class DirectBufferPool
     private PoolThreadState GetThreadState()
     {
         PoolThreadState?[]? states = t_states;
-        if (states is not null && (uint)_slot < (uint)states.Length && states[_slot] is { } state && ReferenceEquals(state.Owner, this))
+        if (states is not null && (uint)_slot < (uint)states.Length && states[_slot] is { } state && state.PoolId == _poolId)
         {
             return state;
         }
@@ -68,7 +75,7 @@ public sealed partial class DirectBufferPool
 
     private PoolThreadState CreateThreadState()
     {
-        var state = new PoolThreadState(this, _classes);
+        var state = new PoolThreadState(_poolId, _classes);
         PoolThreadState?[]? states = t_states;
         if (states is null || states.Length <= _slot)
         {
@@ -96,7 +103,7 @@ public sealed partial class DirectBufferPool
         return state;
     }
 
-    /// <summary>Folds the counters of threads that have exited into the retired totals and frees their cached blocks.</summary>
+    /// <summary>Folds the counters of threads that have exited into the retired totals and gives their cached blocks back. Called under <c>_registryLock</c>.</summary>
     private void PruneDeadThreads()
     {
         var alive = new List<PoolThreadState>(_states.Length);
@@ -118,12 +125,11 @@ public sealed partial class DirectBufferPool
             _retiredPoolTypeRentedBytes += state.PoolTypeRentedBytes;
             _retiredPoolTypeReturnedBytes += state.PoolTypeReturnedBytes;
             Interlocked.Add(ref _flushedInUseBytes, state.PendingBytes);
-            for (int sizeClass = 0; sizeClass < _classes.Length; sizeClass++)
+
+            // Once the slabs are released, cached blocks point into freed memory (or a kept slab): drop them.
+            if (!_slabsReleased)
             {
-                while (state.TryTakeBlock(sizeClass, out int block))
-                {
-                    _classes[sizeClass].Push(block);
-                }
+                state.DrainTo(_classes);
             }
         }
 
@@ -191,9 +197,9 @@ public sealed partial class DirectBufferPool
                 return;
             }
 
-            // Each caller published its own return before taking the lock, so the last one in sees them all.
-            Totals totals = Sum();
-            if (totals.Rents != totals.Returns)
+            // Each caller published its own return (or leak) before taking the lock, so the last one in sees them
+            // all. Leaked blocks never come back on their own: their slabs are kept (SizeClass.Release).
+            if (!IsSettled(Sum()))
             {
                 return;
             }
@@ -210,6 +216,96 @@ public sealed partial class DirectBufferPool
             s_freeSlots.Push(_slot);
         }
     }
+
+    /// <summary>
+    /// When a rent would fall back for capacity: takes back the blocks of <paramref name="sizeClass"/>'s size that
+    /// other threads park, if a racy look says there are any.
+    /// </summary>
+    /// <returns>True if any block was taken back.</returns>
+    private bool TakeBackCachedBlocks(int sizeClass)
+    {
+        bool anyParked = false;
+        foreach (PoolThreadState other in Volatile.Read(ref _states))
+        {
+            // A racy read of another thread's count: a stale answer costs one missed or one useless pass.
+            if (other.BlockCounts[sizeClass] > 0)
+            {
+                anyParked = true;
+                break;
+            }
+        }
+
+        if (!anyParked)
+        {
+            return false;
+        }
+
+        lock (_registryLock)
+        {
+            return !_slabsReleased && TakeBackCachedBlocksUnsynchronized(idleOnly: false) > 0;
+        }
+    }
+
+    /// <summary>Moves cached blocks of exited threads, and of live threads not inside a rent or return, to the shared lists. Called under <c>_registryLock</c>, before the slabs are released.</summary>
+    /// <param name="idleOnly">True for a trim pass: only threads that neither rented nor returned since the previous pass give their blocks back.</param>
+    /// <returns>The bytes taken back.</returns>
+    private long TakeBackCachedBlocksUnsynchronized(bool idleOnly)
+    {
+        Debug.Assert(_registryLock.IsHeldByCurrentThread, "the caller holds the registry lock");
+        Debug.Assert(!_slabsReleased, "cached blocks are taken back only while the slabs exist");
+        long taken = 0;
+        List<PoolThreadState>? asked = null;
+        foreach (PoolThreadState state in _states)
+        {
+            if (!state.Thread.IsAlive)
+            {
+                // No owner is left to race with.
+                taken += state.CachedBytes;
+                state.DrainTo(_classes);
+                continue;
+            }
+
+            long operations = Volatile.Read(ref state.Rents) + Volatile.Read(ref state.Returns);
+            bool idle = operations == state.OperationsAtLastTrim;
+            if (idleOnly)
+            {
+                state.OperationsAtLastTrim = operations;
+            }
+
+            if ((idleOnly && !idle) || Volatile.Read(ref state.CachedBytes) == 0)
+            {
+                continue;
+            }
+
+            Volatile.Write(ref state.Stealing, 1);
+            (asked ??= []).Add(state);
+        }
+
+        if (asked is null)
+        {
+            return taken;
+        }
+
+        // The rare side of the handshake: after this barrier, an owner that had not yet announced itself will see
+        // Stealing, and one that had is seen Active here and left alone.
+        Interlocked.MemoryBarrierProcessWide();
+        foreach (PoolThreadState state in asked)
+        {
+            if (Volatile.Read(ref state.Active) == 0)
+            {
+                taken += state.CachedBytes;
+                state.DrainTo(_classes);
+            }
+
+            // Release: the drained cache is visible to the owner before it may touch the cache again.
+            Volatile.Write(ref state.Stealing, 0);
+        }
+
+        return taken;
+    }
+
+    /// <summary>Gets a value indicating whether nothing more can come back: every lease is returned, or found leaked and kept.</summary>
+    private bool IsSettled(Totals totals) => totals.Rents - totals.Returns <= Volatile.Read(ref _leakedOutstanding);
 
     private record struct Totals(
         long Rents,

@@ -25,6 +25,10 @@ namespace OffHeapTracker;
 /// out stay valid, may be used and disposed as usual, and the slabs are freed when the last of them is returned.
 /// A lease that is never returned keeps the slabs alive: memory is never freed under a renter's feet.
 /// </para>
+/// <para>
+/// A pool that becomes unreachable without being disposed is disposed by its finalizer: nothing the pool hands
+/// out (per-thread caches, reused lease objects, timers, metrics) keeps it alive, only its rented leases do.
+/// </para>
 /// </remarks>
 public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 {
@@ -63,11 +67,21 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     private long _doubleDisposeCount;
     private long _monitorErrorCount;
     private long _leakedCount;
+    private long _leakedBytes;
+
+    // Leases found by their finalizer whose blocks are kept out of circulation; they can only come back through
+    // a late Dispose, so waits and the slab release count them as settled.
+    private long _leakedOutstanding;
     private long _trimmedBytes;
     private readonly ITimer? _trimTimer;
     private readonly System.Diagnostics.Metrics.Meter _meter;
     private TaskCompletionSource? _drained;
     private volatile bool _disposed;
+    private readonly bool _reclaimLeaks;
+
+    // What a lease object in the lease cache keeps of its last pool: enough to count a stale second Dispose,
+    // never enough to keep the pool alive.
+    private readonly WeakReference<DirectBufferPool> _weakSelf;
 
     // Set by Dispose once no rent can be in flight; only then may a returner release the slabs.
     private volatile bool _rentsStopped;
@@ -83,6 +97,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         _maxBufferSize = options.MaxBufferSize;
         _defaultBufferSize = Math.Min(DefaultBufferSize, _maxBufferSize);
         _allocator = options.Allocator;
+        _reclaimLeaks = options.ReclaimLeakedBuffers;
+        _weakSelf = new WeakReference<DirectBufferPool>(this);
         Backing = options.Backing;
         _budget = new CapacityBudget(options.CapacityBytes);
         _classes = new SizeClass[SizeClasses.CountFor(MaxPooledBufferSize)];
@@ -122,12 +138,21 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     /// <summary>Gets where the pool's memory comes from.</summary>
     public BufferBacking Backing { get; }
 
+    /// <summary>Disposes a pool that became unreachable without <see cref="MemoryPool{T}.Dispose()"/>: its slabs are freed once every lease is back, as on <c>Dispose</c>.</summary>
+    ~DirectBufferPool()
+    {
+        Dispose(disposing: false);
+    }
+
     /// <summary>Gets the monitor this pool reports to.</summary>
     public IBufferMonitor Monitor => _monitor;
 
     /// <summary>Gets the number of leases rented and not yet disposed.</summary>
     /// <remarks>Summed over the threads that rented and returned (O(threads)); exact when nothing is renting or returning.</remarks>
     public long OutstandingCount => Sum().Outstanding;
+
+    /// <summary>Gets a value indicating whether leases found by their finalizer give their blocks back (see <see cref="DirectBufferPoolOptions.ReclaimLeakedBuffers"/>).</summary>
+    internal bool ReclaimsLeakedBuffers => _reclaimLeaks;
 
     /// <summary>Rents a <see cref="BufferType.Normal"/> buffer of at least <paramref name="minBufferSize"/> bytes.</summary>
     /// <param name="minBufferSize">The least number of bytes needed, from 0 to <see cref="MaxBufferSize"/>, or -1 for <see cref="DefaultBufferSize"/>.</param>
@@ -169,14 +194,17 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
         PoolThreadState state = GetThreadState();
 
-        // Announce the rent, then check the flag: Dispose's process-wide barrier pairs with this store and load
-        // (see DirectBufferPool.ThreadState.cs), so a rent racing Dispose either backs out here or is waited for.
+        // Announce the rent, then check the flags: the process-wide barriers of Dispose and of cache reclaiming
+        // pair with this store and these loads (see DirectBufferPool.ThreadState.cs), so a rent racing Dispose
+        // either backs out here or is waited for, and a rent never touches a cache the pool is taking back.
         Volatile.Write(ref state.Active, 1);
         if (_disposed)
         {
             Volatile.Write(ref state.Active, 0);
             ThrowDisposed();
         }
+
+        bool cacheOpen = Volatile.Read(ref state.Stealing) == 0;
 
         byte* pointer = null;
         byte[]? array = null;
@@ -192,10 +220,13 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             {
                 sizeClass = SizeClasses.IndexOf(minBufferSize);
                 SizeClass blocks = _classes[sizeClass];
-                length = blocks.BlockSize;
 
-                // This thread's cache first (no shared write), then the shared list, then a new slab.
-                if (state.TryTakeBlock(sizeClass, out block))
+                // The block may be larger than MaxBufferSize when that is not a power of two; the lease never is.
+                length = Math.Min(blocks.BlockSize, _maxBufferSize);
+
+                // This thread's cache first (no shared write), then the shared list, then a new slab, then blocks
+                // parked in other threads' caches.
+                if (cacheOpen && state.TryTakeBlock(sizeClass, out block))
                 {
                     pointer = blocks.AddressOf(block);
                 }
@@ -205,6 +236,11 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                     if (block < 0)
                     {
                         block = blocks.GrowAndPop(_budget, out pointer);
+                    }
+
+                    if (block < 0 && TakeBackCachedBlocks(sizeClass))
+                    {
+                        block = blocks.TryPop(out pointer);
                     }
                 }
 
@@ -226,7 +262,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
             // One read of the switch per rent. With the monitor on, every lease is a fresh object so that stale
             // use is caught; with it off, lease objects are reused and nothing else below touches the monitor.
-            monitoring = _residentMonitor is not null ? _residentMonitor.IsEnabled : _monitor.IsEnabled;
+            monitoring = _residentMonitor is not null ? _residentMonitor.IsEnabled : IsCustomMonitorEnabled();
             lease = monitoring ? new DirectBuffer(reusable: false) : LeaseCache.Rent();
         }
         catch
@@ -303,24 +339,17 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             DoubleDisposeCount = Volatile.Read(ref _doubleDisposeCount),
             MonitorErrorCount = Volatile.Read(ref _monitorErrorCount),
             LeakedCount = Volatile.Read(ref _leakedCount),
+            LeakedBytes = Volatile.Read(ref _leakedBytes),
             TrimmedBytes = Volatile.Read(ref _trimmedBytes),
             IsDisposed = _disposed,
         };
     }
 
-    internal const long MaxCachedBytesPerThread = 256 * 1024;
+    /// <summary>The most bytes of free blocks one thread keeps cached per pool.</summary>
+    internal const long MaxCachedBytesPerThread = PoolThreadState.MaxCachedBytes;
 
-    internal long CachedBytesOfCurrentThread()
-    {
-        PoolThreadState state = GetThreadState();
-        long bytes = 0;
-        for (int i = 0; i < _classes.Length; i++)
-        {
-            bytes += (long)state.BlockCounts[i] * _classes[i].BlockSize;
-        }
-
-        return bytes;
-    }
+    /// <summary>Gets the bytes the calling thread keeps cached for this pool (tests).</summary>
+    internal long CachedBytesOfCurrentThread() => GetThreadState().CachedBytes;
 
     /// <inheritdoc/>
     public override string ToString() => $"DirectBufferPool {Name}";
@@ -347,16 +376,46 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             }
         }
 
-        ReturnMemory(lease, reuseLeaseObject: lease.IsReusable, cacheBlock: true);
+        ReturnMemory(lease, reuseLeaseObject: lease.IsRecyclable, cacheBlock: true);
     }
 
-    /// <summary>Reclaims a lease its finalizer found undisposed: the memory goes back, the leak is counted, logged and reported.</summary>
-    /// <remarks>Runs on the finalizer thread and never throws; whatever the reporting does, the memory is returned.</remarks>
-    internal void ReclaimLeaked(DirectBuffer lease)
+    /// <summary>Takes back the block of a lease its finalizer found undisposed, now disposed late by its owner (typically another object's finalizer).</summary>
+    internal void ReturnAfterLeak(DirectBuffer lease)
     {
+        // Order matters for the slab release: the block is unmarked and the leak uncounted before the return is
+        // counted, so Rents - Returns stays above the leaked count until the block is back on its list.
+        Interlocked.Add(ref _leakedBytes, -lease.Length);
+        bool pushBlock = !lease.IsPooled || _classes[lease.SizeClass].UnmarkLeaked(lease.Block, _budget);
+        Interlocked.Decrement(ref _leakedOutstanding);
+
+        // The monitor's record went when the finalizer reported the leak. A late dispose usually runs on the
+        // finalizer thread: neither the lease object nor the block is cached there.
+        ReturnMemory(lease, reuseLeaseObject: false, cacheBlock: false, pushBlock);
+    }
+
+    /// <summary>Handles a lease its finalizer found undisposed: the leak is counted, logged and reported, and the block kept out of circulation (or, if the pool reclaims leaks, returned).</summary>
+    /// <remarks>
+    /// Runs on the finalizer thread and never throws. A span or pointer taken from the lease may still be in use
+    /// (it does not keep the lease alive), so by default the block is never reissued: it stays counted as in use,
+    /// and in <see cref="DirectBufferPoolStatistics.LeakedBytes"/>.
+    /// </remarks>
+    internal void OnLeaseFinalized(DirectBuffer lease, bool reclaim)
+    {
+        Interlocked.Increment(ref _leakedCount);
+        if (!reclaim)
+        {
+            // Mark the slab before counting the leak: a slab release that sees the count then sees the mark.
+            if (lease.IsPooled)
+            {
+                _classes[lease.SizeClass].MarkLeaked(lease.Block);
+            }
+
+            Interlocked.Add(ref _leakedBytes, lease.Length);
+            Interlocked.Increment(ref _leakedOutstanding);
+        }
+
         try
         {
-            long leaks = Interlocked.Increment(ref _leakedCount);
             TimeSpan? age = lease.RentTimestamp != 0 ? _time.GetElapsedTime(lease.RentTimestamp) : null;
             var leak = new BufferLeak
             {
@@ -385,6 +444,9 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                     leak.BufferType,
                     age is { } a ? $"{a.TotalSeconds:0.000} s" : "an unknown time (rented while the monitor was off)",
                     leak.Context ?? "none",
+                    reclaim
+                        ? "its memory went back to the pool (ReclaimLeakedBuffers is on)"
+                        : "its block is kept out of circulation, because a span or pointer taken from it may still be in use",
                     sinceLast,
                     leak.StackTrace ?? "(not captured: enable the monitor to record allocation stacks)");
             }
@@ -405,20 +467,31 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         }
         finally
         {
-            // Never back into the lease cache: this object is being finalized and must not be resurrected.
-            // Nor into the finalizer thread's block cache: that thread never rents, so the block would idle there.
-            ReturnMemory(lease, reuseLeaseObject: false, cacheBlock: false);
+            if (reclaim)
+            {
+                // Never back into the lease cache: this object is being finalized and must not be resurrected.
+                // Nor into the finalizer thread's block cache: that thread never rents, so the block would idle there.
+                ReturnMemory(lease, reuseLeaseObject: false, cacheBlock: false);
+            }
+            else
+            {
+                // The leak settles this lease as far as waits and the slab release are concerned.
+                SettleAfterReturnOrLeak();
+            }
         }
     }
 
-    private void ReturnMemory(DirectBuffer lease, bool reuseLeaseObject, bool cacheBlock)
+    private void ReturnMemory(DirectBuffer lease, bool reuseLeaseObject, bool cacheBlock, bool pushBlock = true)
     {
         PoolThreadState state = GetThreadState();
+
+        // Store, then load: pairs with the cache reclaimer's process-wide barrier (see DirectBufferPool.ThreadState.cs).
+        Volatile.Write(ref state.Active, 1);
         int length = lease.Length;
         if (lease.IsPooled)
         {
-            // This thread's cache first; when it is full the block goes back to the shared list.
-            if (!cacheBlock || !state.TryKeepBlock(lease.SizeClass, lease.Block))
+            // This thread's cache first; when it is full, or being taken back, the block goes to the shared list.
+            if (pushBlock && (!cacheBlock || Volatile.Read(ref state.Stealing) != 0 || !state.TryKeepBlock(lease.SizeClass, lease.Block)))
             {
                 _classes[lease.SizeClass].Push(lease.Block);
             }
@@ -448,13 +521,23 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         {
             FlushInUse(state);
         }
+
+        Volatile.Write(ref state.Active, 0);
         if (reuseLeaseObject)
         {
+            // Recycled only where it is safe (see LeaseCache.Return); a lease object not kept is left to the GC.
+            lease.DetachForReuse(_weakSelf);
             LeaseCache.Return(lease);
         }
 
-        // Store (the count above), then load: pairs with Dispose's second process-wide barrier. The waiter
-        // check costs one field read; only a pending WhenAllReturnedAsync makes it sum the counters.
+        SettleAfterReturnOrLeak();
+    }
+
+    /// <summary>After a return or a leak: releases the slabs of a disposed pool and wakes waiters once nothing more can come back.</summary>
+    private void SettleAfterReturnOrLeak()
+    {
+        // Store (the count), then load: pairs with Dispose's second process-wide barrier. The waiter check costs
+        // one field read; only a pending WhenAllReturnedAsync makes it sum the counters.
         if (_rentsStopped)
         {
             ReleaseSlabsIfDrained();
@@ -491,6 +574,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     }
 
     /// <inheritdoc/>
+    /// <remarks>Called with <paramref name="disposing"/> false by the finalizer of a pool nobody disposed: the same steps, without logging.</remarks>
     protected override void Dispose(bool disposing)
     {
         if (_disposed)
@@ -500,8 +584,12 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
         _disposed = true;
         _trimTimer?.Dispose();
-        OffHeapTrackerMetrics.Unregister(_meter, this);
-        PoolRegistry.Remove(this);
+        if (disposing)
+        {
+            // Both hold the pool weakly; from the finalizer there is nothing to remove.
+            OffHeapTrackerMetrics.Unregister(_meter, this);
+            PoolRegistry.Remove(this);
+        }
 
         // The rare side of the handshakes with Rent and Return (DirectBufferPool.ThreadState.cs). First: no rent
         // starts from here on, and those in flight finish. A returner must not release the slabs before that, or
@@ -514,7 +602,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         _rentsStopped = true;
         Interlocked.MemoryBarrierProcessWide();
         long outstanding = Sum().Outstanding;
-        if (outstanding > 0)
+        if (outstanding > 0 && disposing)
         {
             Log.PoolDisposedWithOutstanding(_logger, Name, outstanding);
         }
@@ -540,10 +628,25 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         long total = Interlocked.Increment(ref _fallbackCount);
         if (_logger.IsEnabled(LogLevel.Warning) && _fallbackWarnings.ShouldLog(out long sinceLast))
         {
-            Log.FallbackAllocation(_logger, Name, length, reason, sinceLast, total);
+            string kind = Backing == BufferBacking.PinnedArray ? "pinned array" : "native allocation";
+            Log.FallbackAllocation(_logger, Name, length, kind, reason, sinceLast, total);
         }
 
         return pointer;
+    }
+
+    /// <summary>Reads a custom monitor's switch; one that throws counts as off, so <c>Rent</c> never throws for it.</summary>
+    private bool IsCustomMonitorEnabled()
+    {
+        try
+        {
+            return _monitor.IsEnabled;
+        }
+        catch (Exception ex)
+        {
+            OnMonitorFailed(ex, nameof(IBufferMonitor.IsEnabled), bufferId: 0);
+            return false;
+        }
     }
 
     private void Track(DirectBuffer lease)
@@ -587,6 +690,10 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
     /// <summary>Gives back slabs that stayed wholly free since the previous pass (one <see cref="DirectBufferPoolOptions.TrimAfter"/> apart).</summary>
     /// <returns>The bytes given back by this pass.</returns>
+    /// <remarks>
+    /// First takes back the cached blocks of threads that have exited and of threads that neither rented nor
+    /// returned since the previous pass, so an idle thread's cache cannot keep a slab alive.
+    /// </remarks>
     internal long TrimIdleSlabs()
     {
         long trimmed = 0;
@@ -598,6 +705,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                 return 0;
             }
 
+            TakeBackCachedBlocksUnsynchronized(idleOnly: true);
             foreach (SizeClass blocks in _classes)
             {
                 trimmed += blocks.Trim(_budget);

@@ -155,7 +155,18 @@ public sealed class DirectBufferPoolOptions
         }
     }
 
-    /// <summary>Gets or sets a value indicating whether leaked leases are reclaimed (stub).</summary>
+    /// <summary>Gets or sets a value indicating whether the block of a lease found undisposed by its finalizer goes back to the pool.</summary>
+    /// <value>
+    /// The default is false: the leak is reported and the block is kept out of circulation, counted in
+    /// <see cref="DirectBufferPoolStatistics.LeakedBytes"/> and in use, for the life of the process.
+    /// </value>
+    /// <remarks>
+    /// <b>The risk of true:</b> a <see cref="Span{T}"/> or pointer taken from a lease does not keep the lease alive.
+    /// Code that keeps using such a span after dropping the lease (<c>Span&lt;byte&gt; s = pool.Rent(n).GetSpan();</c>
+    /// with no <c>Dispose</c>, a common bug) would then read and write a block the pool has meanwhile handed to
+    /// another renter: one request seeing or corrupting another's data. Turn it on only where every lease is
+    /// known to be held for as long as its memory is used, and a slow leak must not grow memory.
+    /// </remarks>
     public bool ReclaimLeakedBuffers { get; set; }
 
     /// <summary>Gets or sets the native allocator; tests replace it to inject failures.</summary>

@@ -25,7 +25,7 @@ public sealed record DirectBufferPoolStatistics
     /// <summary>Gets the bytes rented since the pool was created (block sizes), a cumulative counter.</summary>
     public long RentedBytes { get; init; }
 
-        /// <summary>Gets the part of <see cref="InUseBytes"/> served by unpooled native allocations.</summary>
+    /// <summary>Gets the part of <see cref="InUseBytes"/> served by unpooled allocations.</summary>
     public long UnpooledInUseBytes { get; init; }
 
     /// <summary>Gets the slab bytes reserved but not rented: <see cref="ReservedBytes"/> less the pooled part of <see cref="InUseBytes"/>.</summary>
@@ -52,10 +52,10 @@ public sealed record DirectBufferPoolStatistics
     /// <summary>Gets the number of exceptions thrown by the monitor and absorbed by the pool.</summary>
     public long MonitorErrorCount { get; init; }
 
-    /// <summary>Gets the number of leases garbage-collected without <c>Dispose</c>; their memory was returned by the finalizer.</summary>
+    /// <summary>Gets the number of leases garbage-collected without <c>Dispose</c>, each reported once; see <see cref="LeakedBytes"/> for the memory they still hold.</summary>
     public long LeakedCount { get; init; }
 
-    /// <summary>Gets the bytes of leases found by their finalizer and kept out of circulation (stub).</summary>
+    /// <summary>Gets the bytes of leases garbage-collected without <c>Dispose</c> whose blocks are kept out of circulation (a span of them may still be in use); they are part of <see cref="InUseBytes"/> and <see cref="OutstandingCount"/>.</summary>
     public long LeakedBytes { get; init; }
 
     /// <summary>Gets a value indicating whether the pool has been disposed.</summary>

@@ -28,7 +28,7 @@ public interface IBufferMonitor
     /// <param name="id">The buffer's <see cref="DirectBuffer.Id"/>.</param>
     void OnFreed(long id);
 
-    /// <summary>Called on the finalizer thread when a lease was garbage-collected without <c>Dispose</c>, after its memory went back to the pool.</summary>
+    /// <summary>Called on the finalizer thread when a lease was garbage-collected without <c>Dispose</c>.</summary>
     /// <param name="leak">What is known of the lease. If the monitor recorded it, <see cref="OnFreed"/> has already been called for it.</param>
     /// <remarks>The default implementation does nothing. Implementations must be quick and must not block: they run on the finalizer thread.</remarks>
     void OnLeaked(BufferLeak leak)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.ObjectPool;
 
 namespace OffHeapTracker;
@@ -35,8 +36,8 @@ internal static class LeaseCache
 
     public static DirectBuffer Rent()
     {
-        Ring? ring = t_ring;
-        if (ring is not null && ring.Count > Quarantine)
+        Ring ring = t_ring ??= new Ring();
+        if (ring.Count > Quarantine)
         {
             return ring.TakeOldest();
         }
@@ -44,15 +45,28 @@ internal static class LeaseCache
         return s_shared.Get();
     }
 
-    public static void Return(DirectBuffer lease)
+    /// <summary>Keeps a returned lease object for reuse, or lets it go.</summary>
+    /// <returns>True if the object was kept; false if it must be left to the garbage collector.</returns>
+    /// <remarks>
+    /// Only a thread that has rented keeps a ring, so a thread that never rents (above all the finalizer thread,
+    /// see <see cref="FinalizerThread"/>) never recycles lease objects.
+    /// </remarks>
+    public static bool Return(DirectBuffer lease)
     {
-        Ring ring = t_ring ??= new Ring();
+        Debug.Assert(lease.IsRecyclable, "a finalized or fresh lease object must never be recycled");
+        Ring? ring = t_ring;
+        if (ring is null || FinalizerThread.IsCurrent)
+        {
+            return false;
+        }
+
         if (ring.Count == Capacity)
         {
             s_shared.Return(ring.TakeOldest());
         }
 
         ring.Add(lease);
+        return true;
     }
 
     /// <summary>A fixed ring buffer; only its own thread touches it.</summary>

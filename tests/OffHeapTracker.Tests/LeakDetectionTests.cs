@@ -212,12 +212,7 @@ public sealed class LeakDetectionTests
         others.ForEach(l => l.Dispose());
 
         // Unpinning lets go of the lease: only now can the finalizer find it.
-        foreach (MemoryHandle handle in handles)
-        {
-            handle.Dispose();
-        }
-
-        handles = [];
+        Unpin(handles);
         Gc.CollectAndFinalize();
         Assert.Equal(32, pool.GetStatistics().LeakedCount);
     }
@@ -297,6 +292,16 @@ public sealed class LeakDetectionTests
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static MemoryHandle[] PinAndDropLeases(DirectBufferPool pool, int count) =>
         Enumerable.Range(0, count).Select(_ => pool.Rent(4096).Memory.Pin()).ToArray();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Unpin(MemoryHandle[] handles)
+    {
+        // In place: disposing a copy would leave the array's handles rooting their leases.
+        for (int i = 0; i < handles.Length; i++)
+        {
+            handles[i].Dispose();
+        }
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void DropWrappedLeases(DirectBufferPool pool, int count)

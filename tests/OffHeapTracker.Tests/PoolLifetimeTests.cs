@@ -13,7 +13,7 @@ public sealed class PoolLifetimeTests
     {
         var monitor = new ResidentBufferMonitor();
         var unexpected = new List<Exception>();
-        for (int round = 0; round < 300; round++)
+        for (int round = 0; round < 1000; round++)
         {
             var allocator = new TestAllocator();
             var pool = Pools.Create(monitor, o =>

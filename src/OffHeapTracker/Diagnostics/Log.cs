@@ -14,8 +14,8 @@ internal static partial class Log
     public static partial void MonitorDisabled(ILogger logger, long recordsCleared);
 
     [LoggerMessage(EventId = 3, EventName = "FallbackAllocation", Level = LogLevel.Warning,
-        Message = "Pool {PoolName} served a {RequestedSize}-byte request with an unpooled native allocation because {Reason}; {FallbacksSinceLastWarning} fallbacks since the last warning, {FallbackCount} in total.")]
-    public static partial void FallbackAllocation(ILogger logger, string poolName, int requestedSize, string reason, long fallbacksSinceLastWarning, long fallbackCount);
+        Message = "Pool {PoolName} served a {RequestedSize}-byte request with an unpooled {Kind} because {Reason}; {FallbacksSinceLastWarning} fallbacks since the last warning, {FallbackCount} in total.")]
+    public static partial void FallbackAllocation(ILogger logger, string poolName, int requestedSize, string kind, string reason, long fallbacksSinceLastWarning, long fallbackCount);
 
     [LoggerMessage(EventId = 4, EventName = "MonitorFailed", Level = LogLevel.Error,
         Message = "The buffer monitor threw in {Operation} for buffer {BufferId} of pool {PoolName}; the buffer itself is unaffected.")]
@@ -30,11 +30,11 @@ internal static partial class Log
     public static partial void RecordsDropped(ILogger logger, int limit, string what);
 
     [LoggerMessage(EventId = 8, EventName = "BufferLeaked", Level = LogLevel.Warning,
-        Message = "Buffer {BufferId} of pool {PoolName} ({ActualSize} bytes, {BufferType}) was garbage-collected without Dispose after {Age}, context {Context}; its memory went back to the pool ({LeaksSinceLastWarning} leaks since the last warning).\nAllocated at:\n{AllocationStack}")]
-    public static partial void BufferLeaked(ILogger logger, long bufferId, string poolName, int actualSize, BufferType bufferType, string age, string context, long leaksSinceLastWarning, string allocationStack);
+        Message = "Buffer {BufferId} of pool {PoolName} ({ActualSize} bytes, {BufferType}) was garbage-collected without Dispose after {Age}, context {Context}; {Outcome} ({LeaksSinceLastWarning} leaks since the last warning).\nAllocated at:\n{AllocationStack}")]
+    public static partial void BufferLeaked(ILogger logger, long bufferId, string poolName, int actualSize, BufferType bufferType, string age, string context, string outcome, long leaksSinceLastWarning, string allocationStack);
 
     [LoggerMessage(EventId = 9, EventName = "LeakHandlerFailed", Level = LogLevel.Error,
-        Message = "A leak handler threw while reporting buffer {BufferId}; the buffer's memory was returned regardless.")]
+        Message = "A leak handler threw while reporting buffer {BufferId}; the leak was counted regardless.")]
     public static partial void LeakHandlerFailed(ILogger logger, Exception exception, long bufferId);
 
     [LoggerMessage(EventId = 10, EventName = "TrimFailed", Level = LogLevel.Error,

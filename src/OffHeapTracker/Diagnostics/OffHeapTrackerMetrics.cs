@@ -53,6 +53,7 @@ internal static class OffHeapTrackerMetrics
         meter.CreateObservableCounter("offheaptracker.pool.rented", () => PerPool(pools, s => s.RentedBytes), "By", "Bytes rented since each pool was created.");
         meter.CreateObservableCounter("offheaptracker.pool.fallback", () => PerPool(pools, s => s.FallbackCount), "{buffer}", "Rents served by an unpooled native allocation.");
         meter.CreateObservableCounter("offheaptracker.pool.trimmed", () => PerPool(pools, s => s.TrimmedBytes), "By", "Slab memory given back to the operating system after staying idle.");
+        meter.CreateObservableUpDownCounter("offheaptracker.leak.in_use", () => PerPool(pools, s => s.LeakedBytes), "By", "Bytes of leases garbage-collected without Dispose, kept out of circulation.");
         meter.CreateObservableCounter("offheaptracker.leak.detected", () => PerPool(pools, s => s.LeakedCount), "{buffer}", "Leases garbage-collected without Dispose.");
         meter.CreateObservableCounter("offheaptracker.buffer.double_dispose", () => PerPool(pools, s => s.DoubleDisposeCount), "{buffer}", "Leases disposed again after they were returned.");
         return pools;

@@ -3,14 +3,21 @@ namespace OffHeapTracker.Native;
 /// <summary>What one thread keeps for one pool: a few free blocks per size class, and counters only it writes.</summary>
 /// <remarks>
 /// <para>
-/// Only the owning thread touches <see cref="Blocks"/> and <see cref="BlockCounts"/>, and only it writes the
-/// counters. Other threads only read the counters, with <see cref="Volatile"/> reads, to sum them. So the rent
-/// and return fast paths need no interlocked operation. The one exception is a pool pruning a dead thread's
-/// state, which then has no writer left.
+/// The owning thread writes the counters and, while it has <see cref="Active"/> set and no
+/// <see cref="Stealing"/> request is up, touches <see cref="Blocks"/>, <see cref="BlockCounts"/> and
+/// <see cref="CachedBytes"/>. Other threads only read the counters, with <see cref="Volatile"/> reads, to sum them.
+/// So the rent and return fast paths need no interlocked operation.
 /// </para>
 /// <para>
-/// Cached blocks are free but parked: at most <see cref="CachedBytesPerClass"/> per class per thread (at least
-/// one block), the same trade ArrayPool makes with its per-thread slot.
+/// The pool takes cached blocks back from outside (trimming, a rent about to fall back for capacity) through an
+/// asymmetric handshake: it raises <see cref="Stealing"/>, runs <see cref="Interlocked.MemoryBarrierProcessWide"/>,
+/// and drains the cache only if <see cref="Active"/> is still 0. The owner stores <see cref="Active"/> = 1 before
+/// it reads <see cref="Stealing"/>, so either it sees the request and leaves its cache alone, or the pool sees it
+/// active and leaves the cache alone. A dead thread's cache has no owner left and is drained directly.
+/// </para>
+/// <para>
+/// Cached blocks are free but parked, so they are bounded: only blocks of at most <see cref="MaxCachedBlockSize"/>
+/// are cached, at most <see cref="CachedBytesPerClass"/> per size class and <see cref="MaxCachedBytes"/> in all.
 /// </para>
 /// </remarks>
 internal sealed class PoolThreadState
@@ -18,26 +25,37 @@ internal sealed class PoolThreadState
     /// <summary>The most bytes of free blocks one thread parks per size class: 16 blocks of 4 KiB.</summary>
     public const int CachedBytesPerClass = 64 * 1024;
 
-    public PoolThreadState(object owner, SizeClass[] classes)
+    /// <summary>Larger blocks are never cached: one of them would be a large share of the bound below.</summary>
+    public const int MaxCachedBlockSize = 64 * 1024;
+
+    /// <summary>The most bytes of free blocks one thread parks per pool, over all size classes.</summary>
+    public const int MaxCachedBytes = 256 * 1024;
+
+    public PoolThreadState(int poolId, SizeClass[] classes)
     {
-        Owner = owner;
+        PoolId = poolId;
         Thread = Thread.CurrentThread;
         Blocks = new int[classes.Length][];
         BlockCounts = new int[classes.Length];
+        BlockSizes = new int[classes.Length];
         for (int i = 0; i < classes.Length; i++)
         {
-            Blocks[i] = new int[Math.Max(1, CachedBytesPerClass / classes[i].BlockSize)];
+            int blockSize = classes[i].BlockSize;
+            BlockSizes[i] = blockSize;
+            Blocks[i] = new int[blockSize <= MaxCachedBlockSize ? CachedBytesPerClass / blockSize : 0];
         }
     }
 
-    /// <summary>Gets the pool this state belongs to; a thread-static slot reused by a newer pool is recognised by it.</summary>
-    public object Owner { get; }
+    /// <summary>Gets the id of the pool this state belongs to: an id, not a reference, so a thread's states never keep a pool alive.</summary>
+    public int PoolId { get; }
 
     public Thread Thread { get; }
 
     public int[][] Blocks { get; }
 
     public int[] BlockCounts { get; }
+
+    public int[] BlockSizes { get; }
 
     // Single-writer counters (the owning thread); summed by readers. Fields, so callers can use Volatile on them.
     public long Rents;
@@ -52,8 +70,17 @@ internal sealed class PoolThreadState
     /// <summary>Bytes rented minus returned on this thread since its last flush to the pool's shared in-use total (owner only).</summary>
     public long PendingBytes;
 
-    /// <summary>1 while this thread is inside <c>Rent</c>; <c>Dispose</c> waits for it to drop (see DirectBufferPool.ThreadState.cs).</summary>
+    /// <summary>The bytes of the blocks in this cache (see the remarks for who may write it).</summary>
+    public long CachedBytes;
+
+    /// <summary>1 while this thread is inside <c>Rent</c> or a return; disposal and cache reclaiming wait for or skip it.</summary>
     public int Active;
+
+    /// <summary>1 while the pool takes this thread's cached blocks back; the owner then leaves its cache alone.</summary>
+    public int Stealing;
+
+    /// <summary><see cref="Rents"/> + <see cref="Returns"/> at the previous trim pass; unchanged means the thread is idle (trimmer only).</summary>
+    public long OperationsAtLastTrim = -1;
 
     public bool TryTakeBlock(int sizeClass, out int block)
     {
@@ -65,6 +92,7 @@ internal sealed class PoolThreadState
         }
 
         BlockCounts[sizeClass] = --count;
+        CachedBytes -= BlockSizes[sizeClass];
         block = Blocks[sizeClass][count];
         return true;
     }
@@ -73,13 +101,27 @@ internal sealed class PoolThreadState
     {
         int[] blocks = Blocks[sizeClass];
         int count = BlockCounts[sizeClass];
-        if (count == blocks.Length)
+        int blockSize = BlockSizes[sizeClass];
+        if (count == blocks.Length || CachedBytes + blockSize > MaxCachedBytes)
         {
             return false;
         }
 
         blocks[count] = block;
         BlockCounts[sizeClass] = count + 1;
+        CachedBytes += blockSize;
         return true;
+    }
+
+    /// <summary>Moves every cached block to its size class's shared list. The caller has excluded the owner (handshake or dead thread).</summary>
+    public void DrainTo(SizeClass[] classes)
+    {
+        for (int sizeClass = 0; sizeClass < BlockCounts.Length; sizeClass++)
+        {
+            while (TryTakeBlock(sizeClass, out int block))
+            {
+                classes[sizeClass].Push(block);
+            }
+        }
     }
 }

@@ -37,6 +37,9 @@ internal sealed unsafe class SizeClass
     // Indices of trimmed slabs, reused before the array grows (guarded by _growLock).
     private readonly Stack<int> _trimmedSlots = new();
 
+    // Set once by Release (under _growLock); no block is handed out after it.
+    private bool _released;
+
     public SizeClass(int blockSize, INativeAllocator allocator, bool pinnedArrays = false)
     {
         _pinnedArrays = pinnedArrays;
@@ -115,6 +118,7 @@ internal sealed unsafe class SizeClass
     {
         lock (_growLock)
         {
+            Debug.Assert(!_released, "the pool stops renting before it releases its slabs");
             // Another thread may have grown the class, or returned a block, while we waited for the lock.
             int index = TryPop(out address);
             if (index >= 0 || !budget.TryReserve(SlabSize))
@@ -291,27 +295,63 @@ internal sealed unsafe class SizeClass
         }
     }
 
-    /// <summary>Frees every slab. Called once, when no block of this class can be in use.</summary>
+    /// <summary>Frees every slab that holds no leaked block. Called once, when every other block of this class is back and the pool never rents again.</summary>
+    /// <remarks>
+    /// A slab holding a leaked block (its lease was dropped undisposed, see <see cref="MarkLeaked"/>) stays
+    /// allocated: a span of that block may still be in use. <see cref="UnmarkLeaked"/> frees it if its last leaked
+    /// block is disposed late.
+    /// </remarks>
     public void Release(CapacityBudget budget)
     {
         lock (_growLock)
         {
+            Debug.Assert(!_released, "a size class is released once");
+            _released = true;
             for (int i = 0; i < _slabCount; i++)
             {
-                // Safe: the pool calls this only after its last lease came back, and never rents again. A slab
-                // already trimmed was freed then, and released its budget then.
-                if (_slabs[i].BaseAddress is not null)
+                // Safe: the pool calls this only after every lease but the leaked ones came back, and never rents
+                // again. A slab already trimmed was freed then, and released its budget then.
+                Slab slab = _slabs[i];
+                if (slab.BaseAddress is not null && Volatile.Read(ref slab.LeakedBlocks) == 0)
                 {
-                    FreeSlabMemory(_slabs[i]);
+                    FreeSlabMemory(slab);
                     budget.Release(SlabSize);
                 }
             }
 
+            // The slab array stays, so a late return of a leaked block still finds its slab (see UnmarkLeaked).
             _trimmedSlots.Clear();
-
-            _slabs = [];
-            _slabCount = 0;
             Volatile.Write(ref _head, 0);
+        }
+    }
+
+    /// <summary>Records that a block's lease was dropped undisposed: the block stays out of circulation and its slab is never freed while it is.</summary>
+    /// <remarks>Called before the pool counts the leak, so a release that sees the count also sees this mark.</remarks>
+    public void MarkLeaked(int index) => Interlocked.Increment(ref Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift].LeakedBlocks);
+
+    /// <summary>Undoes <see cref="MarkLeaked"/> for a leaked lease disposed late.</summary>
+    /// <returns>True if the block may go back on the free list; false if the class was released meanwhile (the slab is then freed here once its last leaked block is back).</returns>
+    public bool UnmarkLeaked(int index, CapacityBudget budget)
+    {
+        lock (_growLock)
+        {
+            Slab slab = _slabs[index >> _blocksPerSlabShift];
+            int left = Interlocked.Decrement(ref slab.LeakedBlocks);
+            Debug.Assert(left >= 0, "a leaked block is unmarked once");
+            if (!_released)
+            {
+                return true;
+            }
+
+            if (left == 0 && slab.BaseAddress is not null)
+            {
+                // Safe: the class was released, so every other block of the slab is back, and this was its last
+                // leaked block, now disposed by its owner.
+                FreeSlabMemory(slab);
+                budget.Release(SlabSize);
+            }
+
+            return false;
         }
     }
 

@@ -32,6 +32,9 @@ internal sealed unsafe class Slab
         Array = null;
     }
 
+    /// <summary>The number of this slab's blocks whose leases were dropped undisposed: kept out of circulation, so the slab is never freed while it is above zero.</summary>
+    public int LeakedBlocks;
+
     /// <summary>Gets, for each block, the encoded index of the next free block (see <see cref="SizeClass"/>).</summary>
     public int[] Next { get; }
 }
