@@ -109,7 +109,8 @@ public sealed partial class DirectBufferPool
             }
         }
 
-        long unlisted = outstanding - records.Count;
+        // Leaked leases were reported when found, and their records removed then.
+        long unlisted = outstanding - leaked - records.Count;
         if (unlisted > 0)
         {
             text.Append('\n').Append(unlisted).Append(unlisted == 1 ? " lease was" : " leases were")
