@@ -34,6 +34,15 @@ internal static class DiagnosticsApp
         MemoryPool<byte> appPool = app.Services.GetRequiredService<IMemoryPoolFactory<byte>>().Create(new MemoryPoolOptions { Owner = "app" });
         var kept = new ConcurrentQueue<IMemoryOwner<byte>>();
 
+        // ... until the app stops: then they go back, so a clean shutdown ends with nothing outstanding.
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            while (kept.TryDequeue(out IMemoryOwner<byte>? buffer))
+            {
+                buffer.Dispose();
+            }
+        });
+
         app.MapGet("/ok", static () => "ok\n");
 
         // The deliberate leak: a buffer kept forever under the request's context.

@@ -1,4 +1,7 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OffHeapTracker.Samples;
 
 namespace TcpProxy;
 
@@ -20,6 +23,9 @@ internal sealed class DiagnosticsHost : IAsyncDisposable
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://{endPoint}");
         builder.Logging.ClearProviders();
+
+        // The proxy's ShutdownSignals stops this host; a console lifetime here would take SIGINT and SIGTERM for itself.
+        builder.Services.AddSingleton<IHostLifetime, SignalFreeHostLifetime>();
         WebApplication app = builder.Build();
         app.MapBufferMonitor();
         await app.StartAsync().ConfigureAwait(false);

@@ -16,11 +16,13 @@ internal static class LoadClient
 
     /// <summary>Runs <paramref name="connections"/> clients, each doing round trips until <paramref name="roundTrips"/> are done or the time is up.</summary>
     /// <remarks>Payload sizes are log-uniform from 1 B to 64 KiB: mostly small frames, some large ones, as a database proxy sees.</remarks>
-    public static async Task<Result> RunAsync(IPEndPoint proxy, int connections, int roundTrips, TimeSpan duration, int seed = 1)
+    /// <remarks>Cancelling <paramref name="cancellationToken"/> ends the run early, as the time being up does.</remarks>
+    public static async Task<Result> RunAsync(IPEndPoint proxy, int connections, int roundTrips, TimeSpan duration, int seed = 1, CancellationToken cancellationToken = default)
     {
         long totalRoundTrips = 0, totalBytes = 0, mismatches = 0;
         var stopwatch = Stopwatch.StartNew();
-        using var timeUp = new CancellationTokenSource(duration);
+        using var timeUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeUp.CancelAfter(duration);
         await Task.WhenAll(Enumerable.Range(0, connections).Select(async connection =>
         {
             var random = new Random(seed + connection);

@@ -6,12 +6,18 @@
 //   --diagnostics 127.0.0.1:9090   serve OffHeapTracker.AspNetCore's endpoints and dashboard at /debug/buffers/
 //   --leak-every N                 keep a copy of every Nth message, never returned, to show the monitor finding it
 //   --load C --seconds S           run C echo clients through the proxy for S seconds, print throughput, exit
-// OFFHEAPTRACKER_MONITOR=1 switches the buffer monitor on at start. Ctrl+C shuts down gracefully.
+// OFFHEAPTRACKER_MONITOR=1 switches the buffer monitor on at start. Ctrl+C, SIGTERM or SIGQUIT shuts down gracefully
+// (a second signal ends it at once). `dotnet run` does not forward SIGINT: to signal the proxy by pid, run the built
+// program, samples/TcpProxy/bin/Debug/net10.0/TcpProxy, and `kill -INT <pid>` or `kill -TERM <pid>`.
 using System.Globalization;
 using System.Net;
 using OffHeapTracker;
 using OffHeapTracker.Monitoring;
+using OffHeapTracker.Samples;
 using TcpProxy;
+
+// First, so that every signal from here on is ours: the diagnostics host must not install a handler of its own.
+using var signals = new ShutdownSignals();
 
 ProxyOptions options;
 try
@@ -25,12 +31,12 @@ catch (ArgumentException ex)
     return 2;
 }
 
-using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "tcpproxy" });
-await using EchoServer? echo = options.Upstream is null ? new EchoServer() : null;
+var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "tcpproxy" });
+EchoServer? echo = options.Upstream is null ? new EchoServer() : null;
 EndPoint upstream = options.Upstream ?? echo!.EndPoint;
 var proxy = new ProxyServer(pool, options.Listen, upstream, options.LeakEvery);
 proxy.Start();
-await using DiagnosticsHost? diagnostics = options.Diagnostics is null ? null : await DiagnosticsHost.StartAsync(options.Diagnostics);
+DiagnosticsHost? diagnostics = options.Diagnostics is null ? null : await DiagnosticsHost.StartAsync(options.Diagnostics);
 
 Console.WriteLine($"proxying {proxy.LocalEndPoint} -> {upstream}{(echo is null ? string.Empty : " (embedded echo server)")}; monitor {(BufferMonitor.IsEnabled ? "on" : "off")}");
 if (options.Diagnostics is not null)
@@ -40,20 +46,14 @@ if (options.Diagnostics is not null)
 
 if (options.LoadConnections > 0)
 {
-    LoadClient.Result result = await LoadClient.RunAsync(proxy.LocalEndPoint, options.LoadConnections, int.MaxValue, options.LoadDuration);
+    LoadClient.Result result = await LoadClient.RunAsync(proxy.LocalEndPoint, options.LoadConnections, int.MaxValue, options.LoadDuration, cancellationToken: signals.Token);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{options.LoadConnections} connections, {result.Elapsed.TotalSeconds:0.0} s: {result.RoundTrips:N0} round trips ({result.RoundTripsPerSecond:N0}/s), {result.MebibytesPerSecond:N1} MiB/s each way, {result.Mismatches} mismatched payloads"));
 }
 else
 {
-    using var stop = new CancellationTokenSource();
-    Console.CancelKeyPress += (_, e) =>
-    {
-        e.Cancel = true;
-        stop.Cancel();
-    };
-    Console.WriteLine("Ctrl+C to stop.");
-    await Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+    Console.WriteLine("Ctrl+C (SIGINT) or SIGTERM to stop.");
+    await signals.WaitAsync();
 }
 
 if (proxy.LeakedOnPurpose > 0)
@@ -62,7 +62,18 @@ if (proxy.LeakedOnPurpose > 0)
     Console.Write(BufferReportFormatter.FormatVertical(BufferMonitor.GetResident(type: BufferType.Normal).Take(2).ToList()));
 }
 
+// Outside in: stop serving diagnostics and accepting, close the connections, then release the pool.
+if (diagnostics is not null)
+{
+    await diagnostics.DisposeAsync();
+}
+
 await proxy.DisposeAsync();
-DirectBufferPoolStatistics stats = pool.GetStatistics();
-Console.WriteLine($"shut down: {proxy.ConnectionsAccepted} connections served, {stats.OutstandingCount} buffers outstanding, {stats.InUseBytes} bytes in use, high water {stats.HighWaterBytes} bytes");
-return stats.OutstandingCount == 0 ? 0 : 1;
+if (echo is not null)
+{
+    await echo.DisposeAsync();
+}
+
+(string pools, bool clean) = PoolShutdown.DisposeAll(pool);
+Console.WriteLine($"shut down: {proxy.ConnectionsAccepted} connections served, {pools}");
+return clean ? 0 : 1;
