@@ -46,6 +46,9 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <summary>Found by the finalizer of a pool that reclaims leaks; the block already went back.</summary>
     private const int StateLeakReclaimed = 3;
 
+    /// <summary>The finalizer is recording the leak; a concurrent Dispose waits for it to finish (a few instructions).</summary>
+    private const int StateLeaking = 4;
+
     private DirectBufferPool? _pool;
     private byte* _pointer;
     private byte[]? _array;
@@ -61,7 +64,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     // Set first thing by the finalizer: this object's finalization is spent, so it must never be recycled
     // (a recycled lease without a registered finalizer would lose the safety net for its next renter).
-    private volatile bool _finalized;
+    private int _finalized;
 
     // Touched by the finalizer only: the first run found the lease rented and deferred the verdict by one collection.
     private bool _finalizationDeferred;
@@ -94,7 +97,9 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         Justification = "The safety net for dropped leases is deliberate: the finalizer only reports the leak and keeps the block out of circulation (a span of it may still be in use), so it can never hand memory in use to another renter.")]
     ~DirectBuffer()
     {
-        _finalized = true;
+        // Interlocked: the store must be visible before the state is read, or a Dispose on another thread and
+        // this finalizer could each miss the other (x86 lets a load overtake an earlier store).
+        Interlocked.Exchange(ref _finalized, 1);
         FinalizerThread.MarkCurrent();
         if (Volatile.Read(ref _state) != StateRented || _pool is not { } pool)
         {
@@ -111,10 +116,11 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
             return;
         }
 
-        int leaked = pool.ReclaimsLeakedBuffers ? StateLeakReclaimed : StateLeaked;
-        if (Interlocked.CompareExchange(ref _state, leaked, StateRented) == StateRented)
+        // Leaking holds off a concurrent Dispose (an owner that handed the dispose to another thread) until the
+        // pool has marked and counted the leak, so a late return never runs before the leak it undoes.
+        if (Interlocked.CompareExchange(ref _state, StateLeaking, StateRented) == StateRented)
         {
-            pool.OnLeaseFinalized(this, reclaim: leaked == StateLeakReclaimed);
+            pool.OnLeaseFinalized(this, pool.ReclaimsLeakedBuffers);
         }
     }
 
@@ -158,7 +164,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     internal bool IsReusable { get; }
 
     /// <summary>Gets a value indicating whether this object may go back to the lease cache: it is reusable and its finalizer has not run.</summary>
-    internal bool IsRecyclable => IsReusable && !_finalized;
+    internal bool IsRecyclable => IsReusable && Volatile.Read(ref _finalized) == 0;
 
     internal bool IsPooled => _block >= 0;
 
@@ -237,7 +243,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     {
         // The one transition that hands the block back: whoever wins it returns the block, anyone later is a
         // double dispose. This is what stops a repeated Dispose from freeing a block now owned by another lease.
-        switch (Interlocked.Exchange(ref _state, StateReturned))
+        switch (ExchangeStateForReturned())
         {
             case StateRented:
                 break;
@@ -254,11 +260,15 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
                 return;
         }
 
-        _pool!.Return(this);
+        DirectBufferPool pool = _pool!;
+        pool.Return(this);
         if (!IsReusable)
         {
-            // A fresh lease is never rented again, so it no longer needs its safety net. A reused one keeps its
-            // finalizer for the next renter.
+            // A fresh lease is never rented again, so it no longer needs its safety net, nor a strong hold on its
+            // pool (a disposed lease kept in a field must not keep the pool alive). A reused one keeps its
+            // finalizer for the next renter; the pool detached it before caching it.
+            _returnedTo = pool.WeakSelf;
+            _pool = null;
             GC.SuppressFinalize(this);
         }
     }
@@ -307,6 +317,35 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         _pool = null;
         _pointer = null;
         _array = null;
+    }
+
+    /// <summary>Ends the Leaking state once the pool has recorded the leak: a waiting Dispose may then proceed.</summary>
+    internal void PublishLeaked(bool reclaimed)
+    {
+        Debug.Assert(Volatile.Read(ref _state) == StateLeaking, "only the finalizer's leak path publishes");
+        Volatile.Write(ref _state, reclaimed ? StateLeakReclaimed : StateLeaked);
+    }
+
+    /// <summary>Moves the state to Returned and says what it was; waits out a finalizer that is recording a leak.</summary>
+    private int ExchangeStateForReturned()
+    {
+        SpinWait spinner = default;
+        while (true)
+        {
+            int state = Volatile.Read(ref _state);
+            if (state == StateLeaking)
+            {
+                // Rare: the finalizer is recording this lease as leaked while an owner's hand-off disposes it.
+                // Wait for it to publish Leaked (or LeakReclaimed), then take that.
+                spinner.SpinOnce();
+                continue;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, StateReturned, state) == state)
+            {
+                return state;
+            }
+        }
     }
 
     private DirectBufferPool? PoolReturnedTo() =>

@@ -41,6 +41,7 @@ public sealed partial class DirectBufferPool
     private static PoolThreadState?[]? t_states;
 
     private readonly Lock _registryLock = new();
+    private long _lastTakeBackTick;
     private PoolThreadState[] _states = [];
     private int _pruneAt = 16;
 
@@ -235,14 +236,22 @@ public sealed partial class DirectBufferPool
             }
         }
 
-        if (!anyParked)
+        // At most one pass at a time and one per clock tick: when the pool is full and busy, caches refill at
+        // once, and a pass per fallback would put a process-wide barrier and the registry lock on every rent.
+        long now = Environment.TickCount64;
+        if (!anyParked || now == Volatile.Read(ref _lastTakeBackTick) || !_registryLock.TryEnter())
         {
             return false;
         }
 
-        lock (_registryLock)
+        try
         {
+            Volatile.Write(ref _lastTakeBackTick, now);
             return !_slabsReleased && TakeBackCachedBlocksUnsynchronized(idleOnly: false) > 0;
+        }
+        finally
+        {
+            _registryLock.Exit();
         }
     }
 

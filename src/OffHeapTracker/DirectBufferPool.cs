@@ -210,6 +210,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         byte[]? array = null;
         int arrayOffset = 0;
         int length = 0;
+        int accountedBytes = 0;
         int sizeClass = -1;
         int block = -1;
         bool monitoring;
@@ -223,6 +224,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
                 // The block may be larger than MaxBufferSize when that is not a power of two; the lease never is.
                 length = Math.Min(blocks.BlockSize, _maxBufferSize);
+                accountedBytes = blocks.BlockSize;
 
                 // This thread's cache first (no shared write), then the shared list, then a new slab, then blocks
                 // parked in other threads' caches.
@@ -246,7 +248,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
                 if (block < 0)
                 {
-                    length = Math.Max(minBufferSize, 1);
+                    length = accountedBytes = Math.Max(minBufferSize, 1);
                     pointer = AllocateUnpooled(length, "the pool's capacity is used up", out array);
                 }
                 else if (Backing == BufferBacking.PinnedArray)
@@ -256,7 +258,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             }
             else
             {
-                length = minBufferSize;
+                length = accountedBytes = minBufferSize;
                 pointer = AllocateUnpooled(length, "it is larger than the largest pooled size", out array);
             }
 
@@ -286,18 +288,19 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
         // Single-writer counters: plain increments published with volatile stores, no interlocked operation.
         Volatile.Write(ref state.Rents, state.Rents + 1);
-        Volatile.Write(ref state.RentedBytes, state.RentedBytes + length);
+        // Statistics count whole blocks (what the pool holds for the lease), not the lease's possibly clamped length.
+        Volatile.Write(ref state.RentedBytes, state.RentedBytes + accountedBytes);
         if (block < 0)
         {
-            Volatile.Write(ref state.UnpooledRentedBytes, state.UnpooledRentedBytes + length);
+            Volatile.Write(ref state.UnpooledRentedBytes, state.UnpooledRentedBytes + accountedBytes);
         }
 
         if (bufferType == BufferType.Pool)
         {
-            Volatile.Write(ref state.PoolTypeRentedBytes, state.PoolTypeRentedBytes + length);
+            Volatile.Write(ref state.PoolTypeRentedBytes, state.PoolTypeRentedBytes + accountedBytes);
         }
 
-        state.PendingBytes += length;
+        state.PendingBytes += accountedBytes;
         if (state.PendingBytes >= HighWaterFlushBytes)
         {
             FlushInUse(state);
@@ -384,7 +387,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     {
         // Order matters for the slab release: the block is unmarked and the leak uncounted before the return is
         // counted, so Rents - Returns stays above the leaked count until the block is back on its list.
-        Interlocked.Add(ref _leakedBytes, -lease.Length);
+        Interlocked.Add(ref _leakedBytes, -AccountedBytes(lease));
         bool pushBlock = !lease.IsPooled || _classes[lease.SizeClass].UnmarkLeaked(lease.Block, _budget);
         Interlocked.Decrement(ref _leakedOutstanding);
 
@@ -410,9 +413,12 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                 _classes[lease.SizeClass].MarkLeaked(lease.Block);
             }
 
-            Interlocked.Add(ref _leakedBytes, lease.Length);
+            Interlocked.Add(ref _leakedBytes, AccountedBytes(lease));
             Interlocked.Increment(ref _leakedOutstanding);
         }
+
+        // From here a late Dispose (an owner's hand-off) may return the block: the leak it undoes is recorded.
+        lease.PublishLeaked(reclaim);
 
         try
         {
@@ -487,7 +493,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
         // Store, then load: pairs with the cache reclaimer's process-wide barrier (see DirectBufferPool.ThreadState.cs).
         Volatile.Write(ref state.Active, 1);
-        int length = lease.Length;
+        int length = AccountedBytes(lease);
         if (lease.IsPooled)
         {
             // This thread's cache first; when it is full, or being taken back, the block goes to the shared list.
@@ -626,10 +632,18 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         }
 
         long total = Interlocked.Increment(ref _fallbackCount);
-        if (_logger.IsEnabled(LogLevel.Warning) && _fallbackWarnings.ShouldLog(out long sinceLast))
+        try
         {
-            string kind = Backing == BufferBacking.PinnedArray ? "pinned array" : "native allocation";
-            Log.FallbackAllocation(_logger, Name, length, kind, reason, sinceLast, total);
+            if (_logger.IsEnabled(LogLevel.Warning) && _fallbackWarnings.ShouldLog(out long sinceLast))
+            {
+                string kind = Backing == BufferBacking.PinnedArray ? "pinned array" : "native allocation";
+                Log.FallbackAllocation(_logger, Name, length, kind, reason, sinceLast, total);
+            }
+        }
+        catch (Exception)
+        {
+            // A failing logger must not fail the rent, nor leak the allocation made above (the caller has not
+            // seen the pointer yet). The fallback is still counted.
         }
 
         return pointer;
@@ -685,8 +699,21 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     private void OnMonitorFailed(Exception exception, string operation, long bufferId)
     {
         Interlocked.Increment(ref _monitorErrorCount);
-        Log.MonitorFailed(_logger, exception, operation, bufferId, Name);
+        try
+        {
+            Log.MonitorFailed(_logger, exception, operation, bufferId, Name);
+        }
+        catch (Exception)
+        {
+            // Counted above; a failing logger must not make Rent or Dispose throw either.
+        }
     }
+
+    /// <summary>The bytes a lease counts for in the statistics: its whole block when pooled (the lease may be shorter, see <see cref="MaxBufferSize"/>).</summary>
+    private int AccountedBytes(DirectBuffer lease) => lease.IsPooled ? _classes[lease.SizeClass].BlockSize : lease.Length;
+
+    /// <summary>Gets what a returned lease keeps of this pool: a weak reference, so a disposed lease held somewhere never keeps the pool alive.</summary>
+    internal WeakReference<DirectBufferPool> WeakSelf => _weakSelf;
 
     /// <summary>Gives back slabs that stayed wholly free since the previous pass (one <see cref="DirectBufferPoolOptions.TrimAfter"/> apart).</summary>
     /// <returns>The bytes given back by this pass.</returns>

@@ -7,8 +7,8 @@ namespace OffHeapTracker;
 /// back in the lease cache and rented again, that pending finalizer would then run on a live lease, and the lease
 /// would carry no safety net for its next renter. So leases disposed on the finalizer thread are not recycled.
 /// .NET has no API that names the finalizer thread; every <see cref="DirectBuffer"/> finalizer marks the thread
-/// it runs on. Before the first of them has run, <see cref="LeaseCache"/> covers the gap: it recycles only on a
-/// thread that has rented, which the finalizer thread does not.
+/// it runs on. Before the first of them has run, <see cref="LeaseCache.Rent"/> covers the gap: it never lends a
+/// lease object whose finalizer has run.
 /// </remarks>
 internal static class FinalizerThread
 {

@@ -36,29 +36,44 @@ internal static class LeaseCache
 
     public static DirectBuffer Rent()
     {
-        Ring ring = t_ring ??= new Ring();
-        if (ring.Count > Quarantine)
+        Ring? ring = t_ring;
+        while (ring is not null && ring.Count > Quarantine)
         {
-            return ring.TakeOldest();
+            DirectBuffer cached = ring.TakeOldest();
+            if (cached.IsRecyclable)
+            {
+                return cached;
+            }
         }
 
-        return s_shared.Get();
+        while (true)
+        {
+            // A lease object whose finalizer ran after it was cached (possible when an owner's finalizer handed
+            // its dispose to another thread) has no safety net left: let it go rather than lend it.
+            DirectBuffer shared = s_shared.Get();
+            if (shared.IsRecyclable)
+            {
+                return shared;
+            }
+        }
     }
 
     /// <summary>Keeps a returned lease object for reuse, or lets it go.</summary>
     /// <returns>True if the object was kept; false if it must be left to the garbage collector.</returns>
     /// <remarks>
-    /// Only a thread that has rented keeps a ring, so a thread that never rents (above all the finalizer thread,
-    /// see <see cref="FinalizerThread"/>) never recycles lease objects.
+    /// Never on the finalizer thread (see <see cref="FinalizerThread"/>). Should one slip through before that thread
+    /// is known, its finalizer still runs before or after it is lent: before, <see cref="Rent"/> drops it; after,
+    /// the finalizer finds it rented and defers, so it stays armed.
     /// </remarks>
     public static bool Return(DirectBuffer lease)
     {
         Debug.Assert(lease.IsRecyclable, "a finalized or fresh lease object must never be recycled");
-        Ring? ring = t_ring;
-        if (ring is null || FinalizerThread.IsCurrent)
+        if (FinalizerThread.IsCurrent)
         {
             return false;
         }
+
+        Ring ring = t_ring ??= new Ring();
 
         if (ring.Count == Capacity)
         {

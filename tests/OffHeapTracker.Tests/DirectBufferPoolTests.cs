@@ -585,18 +585,24 @@ public sealed class DirectBufferPoolTests
     }
 
     [Theory]
-    [InlineData(600, 600, 600)]
-    [InlineData(600, 500, 512)]
-    [InlineData(3000, -1, 3000)]
-    [InlineData(5000, 4097, 5000)]
-    public void Rent_NeverReturnsMoreThanMaxBufferSize(int maxBufferSize, int requested, int expectedLength)
+    [InlineData(600, 600, 600, 1024)]
+    [InlineData(600, 500, 512, 512)]
+    [InlineData(3000, -1, 3000, 4096)]
+    [InlineData(5000, 4097, 5000, 8192)]
+    public void Rent_NeverReturnsMoreThanMaxBufferSize_AndCountsTheWholeBlock(int maxBufferSize, int requested, int expectedLength, int blockSize)
     {
         using var pool = Pools.Create(_off, o => o.MaxBufferSize = maxBufferSize);
-        using DirectBuffer lease = pool.Rent(requested);
+        DirectBuffer lease = pool.Rent(requested);
         Assert.Equal(expectedLength, lease.Length);
         Assert.Equal(expectedLength, lease.Memory.Length);
         Assert.Equal(expectedLength, lease.GetSpan().Length);
-        Assert.Equal(expectedLength, pool.GetStatistics().InUseBytes);
+
+        // The statistics count what the pool holds for the lease: its whole block.
+        DirectBufferPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal(blockSize, stats.InUseBytes);
+        Assert.Equal(stats.ReservedBytes - blockSize, stats.FreeBytes);
+        lease.Dispose();
+        Assert.Equal(0, pool.GetStatistics().InUseBytes);
     }
 
     [Fact]
