@@ -20,6 +20,11 @@ public static class BufferReportFormatter
     private static readonly int s_labelWidth = s_labels.Max(static label => label.Length);
 
     /// <summary>Writes the records one block per row, labels right-aligned, the stack on the lines below its label.</summary>
+    /// <remarks>
+    /// Contexts, pool names and stack frames are written with their control characters escaped (<c>\n</c>,
+    /// <c>\r</c>, <c>\t</c>, otherwise <c>\uXXXX</c>) and backslashes doubled, so a context such as a request path
+    /// cannot add lines, or forge a row, in the report.
+    /// </remarks>
     /// <param name="buffers">The rows, as <see cref="ResidentBufferMonitor.GetResident"/> returns them.</param>
     /// <returns>The text, ending with a <c>N rows in set</c> line (<c>Empty set</c> when there are none).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="buffers"/> is null.</exception>
@@ -34,18 +39,13 @@ public static class BufferReportFormatter
             AppendField(text, "id", row.Id.ToString(CultureInfo.InvariantCulture));
             AppendField(text, "alive_second", row.AliveSeconds.ToString("0.000", CultureInfo.InvariantCulture));
             AppendField(text, "stacktrace", string.Empty);
-            if (row.StackTrace.Length > 0)
-            {
-                text.Append(row.StackTrace).Append('\n');
-            }
-
-            text.Append('\n');
+            ReportTextEscaper.AppendEscapedLines(text, row.StackTrace).Append('\n');
             AppendField(text, "buffer_type", row.BufferType == BufferType.Pool ? "POOL" : "NORMAL");
             AppendField(text, "allocate_size", row.AllocateSize.ToString(CultureInfo.InvariantCulture));
             AppendField(text, "actual_size", row.ActualSize.ToString(CultureInfo.InvariantCulture));
             AppendField(text, "allocate_time", row.AllocateTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture));
-            AppendField(text, "context", row.Context ?? "NULL");
-            AppendField(text, "pool_name", row.PoolName);
+            AppendField(text, "context", row.Context ?? "NULL", escape: true);
+            AppendField(text, "pool_name", row.PoolName, escape: true);
             AppendField(text, "thread_id", row.ThreadId.ToString(CultureInfo.InvariantCulture));
         }
 
@@ -134,12 +134,20 @@ public static class BufferReportFormatter
         return text.ToString();
     }
 
-    private static void AppendField(StringBuilder text, string label, string value)
+    private static void AppendField(StringBuilder text, string label, string value, bool escape = false)
     {
         text.Append(' ', s_labelWidth - label.Length).Append(label).Append(':');
         if (value.Length > 0)
         {
-            text.Append(' ').Append(value);
+            text.Append(' ');
+            if (escape)
+            {
+                ReportTextEscaper.AppendEscaped(text, value);
+            }
+            else
+            {
+                text.Append(value);
+            }
         }
 
         text.Append('\n');
