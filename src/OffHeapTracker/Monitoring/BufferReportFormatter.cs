@@ -12,7 +12,7 @@ namespace OffHeapTracker.Monitoring;
 /// source-generated serializer (no reflection, trimming-safe). Collapsed stacks (<c>frame;frame;frame bytes</c>,
 /// root first, one site a line) load in flamegraph.pl and speedscope.
 /// </remarks>
-public static class BufferReportFormatter
+public static partial class BufferReportFormatter
 {
     private static readonly string[] s_labels =
         ["id", "alive_second", "stacktrace", "buffer_type", "allocate_size", "actual_size", "allocate_time", "context", "pool_name", "thread_id"];
@@ -34,27 +34,10 @@ public static class BufferReportFormatter
         var text = new StringBuilder();
         for (int i = 0; i < buffers.Count; i++)
         {
-            ResidentBuffer row = buffers[i];
-            text.Append("*************************** ").Append(i + 1).Append(". row ***************************\n");
-            AppendField(text, "id", row.Id.ToString(CultureInfo.InvariantCulture));
-            AppendField(text, "alive_second", row.AliveSeconds.ToString("0.000", CultureInfo.InvariantCulture));
-            AppendField(text, "stacktrace", string.Empty);
-            ReportTextEscaper.AppendEscapedLines(text, row.StackTrace).Append('\n');
-            AppendField(text, "buffer_type", row.BufferType == BufferType.Pool ? "POOL" : "NORMAL");
-            AppendField(text, "allocate_size", row.AllocateSize.ToString(CultureInfo.InvariantCulture));
-            AppendField(text, "actual_size", row.ActualSize.ToString(CultureInfo.InvariantCulture));
-            AppendField(text, "allocate_time", row.AllocateTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture));
-            AppendField(text, "context", row.Context ?? "NULL", escape: true);
-            AppendField(text, "pool_name", row.PoolName, escape: true);
-            AppendField(text, "thread_id", row.ThreadId.ToString(CultureInfo.InvariantCulture));
+            AppendVerticalRow(text, buffers[i], i + 1);
         }
 
-        text.Append(buffers.Count switch
-        {
-            0 => "Empty set",
-            1 => "1 row in set",
-            _ => $"{buffers.Count} rows in set",
-        }).Append('\n');
+        AppendVerticalFooter(text, buffers.Count);
         return text.ToString();
     }
 
@@ -120,19 +103,48 @@ public static class BufferReportFormatter
         var text = new StringBuilder();
         foreach (LeakSite site in sites)
         {
-            string[] frames = site.StackTrace.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            for (int i = frames.Length - 1; i >= 0; i--)
-            {
-                // ';' separates frames and the last space separates the count, so neither may stay inside one;
-                // spaces elsewhere are fine (both tools split at the last space).
-                text.Append(frames[i].Replace(';', ',')).Append(i > 0 ? ";" : string.Empty);
-            }
-
-            text.Append(' ').Append(site.TotalBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            AppendCollapsed(text, site);
         }
 
         return text.ToString();
     }
+
+    private static void AppendCollapsed(StringBuilder text, LeakSite site)
+    {
+        string[] frames = site.StackTrace.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        for (int i = frames.Length - 1; i >= 0; i--)
+        {
+            // ';' separates frames and the last space separates the count, so neither may stay inside one;
+            // spaces elsewhere are fine (both tools split at the last space).
+            text.Append(frames[i].Replace(';', ',')).Append(i > 0 ? ";" : string.Empty);
+        }
+
+        text.Append(' ').Append(site.TotalBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    private static void AppendVerticalRow(StringBuilder text, ResidentBuffer row, int number)
+    {
+        text.Append("*************************** ").Append(number).Append(". row ***************************\n");
+        AppendField(text, "id", row.Id.ToString(CultureInfo.InvariantCulture));
+        AppendField(text, "alive_second", row.AliveSeconds.ToString("0.000", CultureInfo.InvariantCulture));
+        AppendField(text, "stacktrace", string.Empty);
+        ReportTextEscaper.AppendEscapedLines(text, row.StackTrace).Append('\n');
+        AppendField(text, "buffer_type", row.BufferType == BufferType.Pool ? "POOL" : "NORMAL");
+        AppendField(text, "allocate_size", row.AllocateSize.ToString(CultureInfo.InvariantCulture));
+        AppendField(text, "actual_size", row.ActualSize.ToString(CultureInfo.InvariantCulture));
+        AppendField(text, "allocate_time", row.AllocateTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture));
+        AppendField(text, "context", row.Context ?? "NULL", escape: true);
+        AppendField(text, "pool_name", row.PoolName, escape: true);
+        AppendField(text, "thread_id", row.ThreadId.ToString(CultureInfo.InvariantCulture));
+    }
+
+    private static void AppendVerticalFooter(StringBuilder text, int count) =>
+        text.Append(count switch
+        {
+            0 => "Empty set",
+            1 => "1 row in set",
+            _ => $"{count} rows in set",
+        }).Append('\n');
 
     private static void AppendField(StringBuilder text, string label, string value, bool escape = false)
     {

@@ -99,4 +99,41 @@ public sealed class BufferReportFormatterTests
         string text = BufferReportFormatter.FormatVertical([Row(1, BufferType.Normal, "A.B()\nC.D\r\u000bE()", null)]);
         Assert.Contains("   stacktrace:\nA.B()\n" + @"C.D\r\u000BE()" + "\n\n", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task WriteVerticalAsync_WritesWhatFormatVerticalReturns_InChunks()
+    {
+        ResidentBuffer[] rows = [.. Enumerable.Range(1, 3000).Select(i => Row(i, BufferType.Normal, "App.Handler()\nApp.Loop()", "conn " + i))];
+        var writer = new CountingWriter();
+        await BufferReportFormatter.WriteVerticalAsync(writer, rows, CancellationToken.None);
+
+        Assert.Equal(BufferReportFormatter.FormatVertical(rows), writer.ToString());
+        Assert.True(writer.Writes > 10, $"{writer.Writes} writes: the text should arrive in chunks");
+    }
+
+    [Fact]
+    public async Task WriteJsonAsync_LeavesAddressesOut_UnlessAskedFor()
+    {
+        ResidentBuffer[] rows = [Row(1, BufferType.Normal, "A()", "c")];
+        using var without = new MemoryStream();
+        await BufferReportFormatter.WriteJsonAsync(without, rows, includeAddresses: false, CancellationToken.None);
+        using var with = new MemoryStream();
+        await BufferReportFormatter.WriteJsonAsync(with, rows, includeAddresses: true, CancellationToken.None);
+
+        string withoutText = System.Text.Encoding.UTF8.GetString(without.ToArray());
+        Assert.DoesNotContain("address", withoutText, StringComparison.Ordinal);
+        Assert.Equal(rows[0] with { Address = 0 }, Assert.Single(BufferReportFormatter.ParseResidentJson(withoutText)));
+        Assert.Equal(BufferReportFormatter.ToJson(rows), System.Text.Encoding.UTF8.GetString(with.ToArray()));
+    }
+
+    private sealed class CountingWriter : StringWriter
+    {
+        public int Writes { get; private set; }
+
+        public override Task WriteAsync(System.Text.StringBuilder? value, CancellationToken cancellationToken = default)
+        {
+            Writes++;
+            return base.WriteAsync(value, cancellationToken);
+        }
+    }
 }
