@@ -25,8 +25,17 @@ internal sealed class BufferMonitorEndpoints
 
     private static readonly UTF8Encoding s_utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
+    private static readonly Report<LeakSite> s_sites = new(
+        "top",
+        20,
+        10_000,
+        ["json", "collapsed"],
+        static (monitor, query) => monitor.GetLeakSites(query.MinAge, query.Type, query.Count),
+        BufferReportFormatter.WriteJsonAsync,
+        BufferReportFormatter.WriteCollapsedAsync);
+
+    private readonly Report<ResidentBuffer> _resident;
     private readonly HostAllowList _hosts;
-    private readonly bool _includeAddresses;
     private readonly int _maxReports;
     private readonly SemaphoreSlim _reportSlots;
 
@@ -35,9 +44,17 @@ internal sealed class BufferMonitorEndpoints
     {
         Debug.Assert(options.MaxConcurrentReports is >= 1 and <= 64, "MapBufferMonitor checks MaxConcurrentReports.");
         _hosts = hosts;
-        _includeAddresses = options.IncludeAddresses;
         _maxReports = options.MaxConcurrentReports;
         _reportSlots = new SemaphoreSlim(_maxReports, _maxReports);
+        bool includeAddresses = options.IncludeAddresses;
+        _resident = new Report<ResidentBuffer>(
+            "limit",
+            100,
+            100_000,
+            ["json", "text"],
+            static (monitor, query) => monitor.GetOldestResident(query.Count, query.MinAge, query.Type),
+            (stream, rows, cancellationToken) => BufferReportFormatter.WriteJsonAsync(stream, rows, includeAddresses, cancellationToken),
+            BufferReportFormatter.WriteVerticalAsync);
     }
 
     /// <summary>Runs before every handler: marks the response uncacheable and unsniffable, and refuses hosts that are neither loopback nor listed.</summary>
@@ -64,9 +81,16 @@ internal sealed class BufferMonitorEndpoints
         return Results.Content(dashboard.Html, "text/html; charset=utf-8");
     }
 
-    public async Task<IResult> ResidentAsync(HttpContext context)
+    /// <summary><c>GET /resident</c>: the <c>limit</c> oldest records, as JSON or vertical text.</summary>
+    public Task<IResult> ResidentAsync(HttpContext context) => ReportAsync(context, _resident);
+
+    /// <summary><c>GET /sites</c>: the <c>top</c> leak sites, as JSON or collapsed stacks.</summary>
+    public Task<IResult> SitesAsync(HttpContext context) => ReportAsync(context, s_sites);
+
+    /// <summary>Reads the query, takes a report slot (or answers 503), selects the rows and streams them in the format asked for.</summary>
+    private async Task<IResult> ReportAsync<T>(HttpContext context, Report<T> report)
     {
-        if (!ReportQuery.TryRead(context.Request.Query, "limit", 100, 100_000, ["json", "text"], out ReportQuery query, out IResult? error))
+        if (!ReportQuery.TryRead(context.Request.Query, report.CountName, report.CountFallback, report.CountMax, report.Formats, out ReportQuery query, out IResult? error))
         {
             return error!;
         }
@@ -78,52 +102,17 @@ internal sealed class BufferMonitorEndpoints
 
         try
         {
-            IReadOnlyList<ResidentBuffer> rows = Monitor(context).GetOldestResident(query.Count, query.MinAge, query.Type);
-            if (query.Format == "text")
+            IReadOnlyList<T> rows = report.Select(Monitor(context), query);
+            if (query.Format == report.Formats[0])
             {
-                context.Response.ContentType = "text/plain; charset=utf-8";
-                await using var writer = new StreamWriter(context.Response.Body, s_utf8, 16 * 1024, leaveOpen: true);
-                await BufferReportFormatter.WriteVerticalAsync(writer, rows, context.RequestAborted).ConfigureAwait(false);
+                context.Response.ContentType = "application/json; charset=utf-8";
+                await report.WriteJson(context.Response.Body, rows, context.RequestAborted).ConfigureAwait(false);
             }
             else
             {
-                context.Response.ContentType = "application/json; charset=utf-8";
-                await BufferReportFormatter.WriteJsonAsync(context.Response.Body, rows, _includeAddresses, context.RequestAborted).ConfigureAwait(false);
-            }
-
-            return Results.Empty;
-        }
-        finally
-        {
-            _reportSlots.Release();
-        }
-    }
-
-    public async Task<IResult> SitesAsync(HttpContext context)
-    {
-        if (!ReportQuery.TryRead(context.Request.Query, "top", 20, 10_000, ["json", "collapsed"], out ReportQuery query, out IResult? error))
-        {
-            return error!;
-        }
-
-        if (!await _reportSlots.WaitAsync(s_slotWait, context.RequestAborted).ConfigureAwait(false))
-        {
-            return Busy(context);
-        }
-
-        try
-        {
-            IReadOnlyList<LeakSite> sites = Monitor(context).GetLeakSites(query.MinAge, query.Type, query.Count);
-            if (query.Format == "collapsed")
-            {
                 context.Response.ContentType = "text/plain; charset=utf-8";
                 await using var writer = new StreamWriter(context.Response.Body, s_utf8, 16 * 1024, leaveOpen: true);
-                await BufferReportFormatter.WriteCollapsedAsync(writer, sites, context.RequestAborted).ConfigureAwait(false);
-            }
-            else
-            {
-                context.Response.ContentType = "application/json; charset=utf-8";
-                await BufferReportFormatter.WriteJsonAsync(context.Response.Body, sites, context.RequestAborted).ConfigureAwait(false);
+                await report.WriteText(writer, rows, context.RequestAborted).ConfigureAwait(false);
             }
 
             return Results.Empty;
@@ -225,4 +214,14 @@ internal sealed class BufferMonitorEndpoints
             + "This keeps a web page that rebinds its own name to this address (DNS rebinding) from reading the reports or flipping the switches. "
             + $"To serve this host, list it: app.MapBufferMonitor(o => o.AllowedHosts.Add(\"{name}\")), and require authorization: .RequireAuthorization().");
     }
+
+    /// <summary>One report endpoint: its count parameter and range, its formats (JSON first), how it selects and how it writes.</summary>
+    private sealed record Report<T>(
+        string CountName,
+        int CountFallback,
+        int CountMax,
+        string[] Formats,
+        Func<ResidentBufferMonitor, ReportQuery, IReadOnlyList<T>> Select,
+        Func<Stream, IReadOnlyList<T>, CancellationToken, Task> WriteJson,
+        Func<TextWriter, IReadOnlyList<T>, CancellationToken, Task> WriteText);
 }
