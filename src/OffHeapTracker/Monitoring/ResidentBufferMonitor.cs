@@ -170,8 +170,8 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <remarks>
     /// Use this to serve a report from a large table: it walks the records once and keeps only the
     /// <paramref name="limit"/> oldest in a heap, so it never copies or sorts the table and builds a
-    /// <see cref="ResidentBuffer"/> only for the rows it returns. Ten rows of a million records cost a few
-    /// kilobytes; <see cref="GetResident(TimeSpan?, BufferType?)"/> copies, sorts and builds them all.
+    /// <see cref="ResidentBuffer"/> only for the rows it returns: its memory grows with <paramref name="limit"/>, not
+    /// with the table. <see cref="GetResident(TimeSpan?, BufferType?)"/> copies, sorts and builds every row.
     /// </remarks>
     public IReadOnlyList<ResidentBuffer> GetOldestResident(int limit, TimeSpan? minAge = null, BufferType? type = null)
     {
