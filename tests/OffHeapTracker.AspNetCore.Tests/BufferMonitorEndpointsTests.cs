@@ -10,7 +10,7 @@ using OffHeapTracker.Monitoring;
 namespace OffHeapTracker.AspNetCore.Tests;
 
 [Collection(KestrelHosts.Name)]
-public sealed class BufferMonitorEndpointsTests
+public sealed partial class BufferMonitorEndpointsTests
 {
     [Fact]
     public async Task KestrelsOwnConnectionBuffers_ComeFromThePoolNamedKestrel()
@@ -112,14 +112,18 @@ public sealed class BufferMonitorEndpointsTests
     [InlineData("/debug/buffers/resident?format=xml", "format")]
     [InlineData("/debug/buffers/sites?top=0", "top")]
     [InlineData("/debug/buffers/sites?format=text", "format")]
-    public async Task BadQueryValues_Get400NamingTheParameter(string path, string parameter)
+    public async Task BadQueryValues_Get400ProblemDetails_NamingTheParameterAndItsRange(string path, string parameter)
     {
         await using TestApp app = await TestApp.StartAsync();
         using HttpResponseMessage response = await app.Client.GetAsync(path);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         using JsonDocument body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal(400, body.RootElement.GetProperty("status").GetInt32());
         Assert.Equal(parameter, body.RootElement.GetProperty("parameter").GetString());
-        Assert.Contains(parameter, body.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+        string detail = body.RootElement.GetProperty("detail").GetString()!;
+        Assert.StartsWith(parameter + " must be ", detail, StringComparison.Ordinal);
+        Assert.Matches(@" from \d+ to \d+\.$| must be [a-z]+(, [a-z]+)* or [a-z]+\.$", detail);
     }
 
     [Theory]

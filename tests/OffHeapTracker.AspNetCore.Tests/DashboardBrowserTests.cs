@@ -50,7 +50,8 @@ public sealed class DashboardBrowserTests
             await dialog.DismissAsync();
         };
 
-        await page.GotoAsync(new Uri(app.BaseAddress, "/debug/buffers/").ToString());
+        // Without the trailing slash: the page must still find its endpoints (it is redirected to the slash).
+        await page.GotoAsync(new Uri(app.BaseAddress, "/debug/buffers").ToString());
         await Assertions.Expect(page.Locator("#monitor-state")).ToHaveTextAsync("off");
 
         await page.ClickAsync("#enable");

@@ -6,9 +6,10 @@ using Xunit.Abstractions;
 namespace OffHeapTracker.AspNetCore.Tests;
 
 [Collection(KestrelHosts.Name)]
-public sealed class LoadTests(ITestOutputHelper output)
+public sealed partial class LoadTests(ITestOutputHelper output)
 {
     [Fact]
+    [Trait("Category", "Load")]
     public async Task FiftyClientsForTenSeconds_LeaveNoNormalBufferResident()
     {
         await using TestApp app = await TestApp.StartAsync(o => o.StackTraceSampling = 64);

@@ -34,7 +34,10 @@ internal sealed class TestApp : IAsyncDisposable
     /// <summary>Completing this lets <c>POST /held</c> read its body; until then the bytes wait in Kestrel's input pipe.</summary>
     public TaskCompletionSource ReleaseHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public static async Task<TestApp> StartAsync(Action<ResidentBufferMonitorOptions>? monitorOptions = null)
+    /// <summary>Starts the sample with its own monitor.</summary>
+    /// <param name="monitorOptions">Changes to the monitor's options.</param>
+    /// <param name="map">More routes, such as a second <c>MapBufferMonitor</c> with options.</param>
+    public static async Task<TestApp> StartAsync(Action<ResidentBufferMonitorOptions>? monitorOptions = null, Action<WebApplication>? map = null)
     {
         var options = new ResidentBufferMonitorOptions();
         monitorOptions?.Invoke(options);
@@ -48,11 +51,15 @@ internal sealed class TestApp : IAsyncDisposable
                 builder.Logging.ClearProviders();
                 builder.Services.AddDirectBufferPool(o => o.Monitor = monitor);
             },
-            app => app.MapPost("/held", async (HttpRequest request) =>
+            app =>
             {
-                await release.Task;
-                return await new StreamReader(request.Body).ReadToEndAsync();
-            }));
+                app.MapPost("/held", async (HttpRequest request) =>
+                {
+                    await release.Task;
+                    return await new StreamReader(request.Body).ReadToEndAsync();
+                });
+                map?.Invoke(app);
+            });
         await app.StartAsync();
         var started = new TestApp(app, monitor);
         started.ReleaseHeld.Task.ContinueWith(_ => release.TrySetResult(), TaskScheduler.Default).GetAwaiter();

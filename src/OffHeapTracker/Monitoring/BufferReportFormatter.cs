@@ -12,7 +12,7 @@ namespace OffHeapTracker.Monitoring;
 /// source-generated serializer (no reflection, trimming-safe). Collapsed stacks (<c>frame;frame;frame bytes</c>,
 /// root first, one site a line) load in flamegraph.pl and speedscope.
 /// </remarks>
-public static class BufferReportFormatter
+public static partial class BufferReportFormatter
 {
     private static readonly string[] s_labels =
         ["id", "alive_second", "stacktrace", "buffer_type", "allocate_size", "actual_size", "allocate_time", "context", "pool_name", "thread_id"];
@@ -20,6 +20,11 @@ public static class BufferReportFormatter
     private static readonly int s_labelWidth = s_labels.Max(static label => label.Length);
 
     /// <summary>Writes the records one block per row, labels right-aligned, the stack on the lines below its label.</summary>
+    /// <remarks>
+    /// Contexts, pool names and stack frames are written with their control characters escaped (<c>\n</c>,
+    /// <c>\r</c>, <c>\t</c>, otherwise <c>\uXXXX</c>) and backslashes doubled, so a context such as a request path
+    /// cannot add lines, or forge a row, in the report.
+    /// </remarks>
     /// <param name="buffers">The rows, as <see cref="ResidentBufferMonitor.GetResident"/> returns them.</param>
     /// <returns>The text, ending with a <c>N rows in set</c> line (<c>Empty set</c> when there are none).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="buffers"/> is null.</exception>
@@ -29,32 +34,10 @@ public static class BufferReportFormatter
         var text = new StringBuilder();
         for (int i = 0; i < buffers.Count; i++)
         {
-            ResidentBuffer row = buffers[i];
-            text.Append("*************************** ").Append(i + 1).Append(". row ***************************\n");
-            AppendField(text, "id", row.Id.ToString(CultureInfo.InvariantCulture));
-            AppendField(text, "alive_second", row.AliveSeconds.ToString("0.000", CultureInfo.InvariantCulture));
-            AppendField(text, "stacktrace", string.Empty);
-            if (row.StackTrace.Length > 0)
-            {
-                text.Append(row.StackTrace).Append('\n');
-            }
-
-            text.Append('\n');
-            AppendField(text, "buffer_type", row.BufferType == BufferType.Pool ? "POOL" : "NORMAL");
-            AppendField(text, "allocate_size", row.AllocateSize.ToString(CultureInfo.InvariantCulture));
-            AppendField(text, "actual_size", row.ActualSize.ToString(CultureInfo.InvariantCulture));
-            AppendField(text, "allocate_time", row.AllocateTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture));
-            AppendField(text, "context", row.Context ?? "NULL");
-            AppendField(text, "pool_name", row.PoolName);
-            AppendField(text, "thread_id", row.ThreadId.ToString(CultureInfo.InvariantCulture));
+            AppendVerticalRow(text, buffers[i], i + 1);
         }
 
-        text.Append(buffers.Count switch
-        {
-            0 => "Empty set",
-            1 => "1 row in set",
-            _ => $"{buffers.Count} rows in set",
-        }).Append('\n');
+        AppendVerticalFooter(text, buffers.Count);
         return text.ToString();
     }
 
@@ -120,26 +103,63 @@ public static class BufferReportFormatter
         var text = new StringBuilder();
         foreach (LeakSite site in sites)
         {
-            string[] frames = site.StackTrace.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            for (int i = frames.Length - 1; i >= 0; i--)
-            {
-                // ';' separates frames and the last space separates the count, so neither may stay inside one;
-                // spaces elsewhere are fine (both tools split at the last space).
-                text.Append(frames[i].Replace(';', ',')).Append(i > 0 ? ";" : string.Empty);
-            }
-
-            text.Append(' ').Append(site.TotalBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            AppendCollapsed(text, site);
         }
 
         return text.ToString();
     }
 
-    private static void AppendField(StringBuilder text, string label, string value)
+    private static void AppendCollapsed(StringBuilder text, LeakSite site)
+    {
+        string[] frames = site.StackTrace.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        for (int i = frames.Length - 1; i >= 0; i--)
+        {
+            // ';' separates frames and the last space separates the count, so neither may stay inside one;
+            // spaces elsewhere are fine (both tools split at the last space).
+            text.Append(frames[i].Replace(';', ',')).Append(i > 0 ? ";" : string.Empty);
+        }
+
+        text.Append(' ').Append(site.TotalBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    private static void AppendVerticalRow(StringBuilder text, ResidentBuffer row, int number)
+    {
+        text.Append("*************************** ").Append(number).Append(". row ***************************\n");
+        AppendField(text, "id", row.Id.ToString(CultureInfo.InvariantCulture));
+        AppendField(text, "alive_second", row.AliveSeconds.ToString("0.000", CultureInfo.InvariantCulture));
+        AppendField(text, "stacktrace", string.Empty);
+        ReportTextEscaper.AppendEscapedLines(text, row.StackTrace).Append('\n');
+        AppendField(text, "buffer_type", row.BufferType == BufferType.Pool ? "POOL" : "NORMAL");
+        AppendField(text, "allocate_size", row.AllocateSize.ToString(CultureInfo.InvariantCulture));
+        AppendField(text, "actual_size", row.ActualSize.ToString(CultureInfo.InvariantCulture));
+        AppendField(text, "allocate_time", row.AllocateTime.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture));
+        AppendField(text, "context", row.Context ?? "NULL", escape: true);
+        AppendField(text, "pool_name", row.PoolName, escape: true);
+        AppendField(text, "thread_id", row.ThreadId.ToString(CultureInfo.InvariantCulture));
+    }
+
+    private static void AppendVerticalFooter(StringBuilder text, int count) =>
+        text.Append(count switch
+        {
+            0 => "Empty set",
+            1 => "1 row in set",
+            _ => $"{count} rows in set",
+        }).Append('\n');
+
+    private static void AppendField(StringBuilder text, string label, string value, bool escape = false)
     {
         text.Append(' ', s_labelWidth - label.Length).Append(label).Append(':');
         if (value.Length > 0)
         {
-            text.Append(' ').Append(value);
+            text.Append(' ');
+            if (escape)
+            {
+                ReportTextEscaper.AppendEscaped(text, value);
+            }
+            else
+            {
+                text.Append(value);
+            }
         }
 
         text.Append('\n');

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace OffHeapTracker.Monitoring;
 
@@ -13,6 +14,31 @@ namespace OffHeapTracker.Monitoring;
 [JsonSerializable(typeof(DirectBufferPoolStatistics))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext
 {
+    private static JsonTypeInfo<IReadOnlyList<ResidentBuffer>>? s_withoutAddresses;
+
+    /// <summary>Gets resident rows' contract without the <c>address</c> field: what a diagnostics endpoint serves unless its owner asks for addresses.</summary>
+    public static JsonTypeInfo<IReadOnlyList<ResidentBuffer>> ResidentBuffersWithoutAddresses => s_withoutAddresses ??= CreateWithoutAddresses();
+
+    private static JsonTypeInfo<IReadOnlyList<ResidentBuffer>> CreateWithoutAddresses()
+    {
+        var options = new JsonSerializerOptions(Default.Options)
+        {
+            TypeInfoResolver = Default.WithAddedModifier(static info =>
+            {
+                if (info.Type == typeof(ResidentBuffer))
+                {
+                    for (int i = info.Properties.Count - 1; i >= 0; i--)
+                    {
+                        if (info.Properties[i].Name == "address")
+                        {
+                            info.Properties.RemoveAt(i);
+                        }
+                    }
+                }
+            }),
+        };
+        return (JsonTypeInfo<IReadOnlyList<ResidentBuffer>>)options.GetTypeInfo(typeof(IReadOnlyList<ResidentBuffer>));
+    }
 }
 
 /// <summary>Writes <see cref="BufferType"/> as <c>NORMAL</c> or <c>POOL</c>, dble's <c>buffer_type</c> values.</summary>

@@ -37,6 +37,7 @@ public sealed record ResidentBuffer
     /// <summary>Gets the managed id of the thread that rented the buffer.</summary>
     public required int ThreadId { get; init; }
 
-    /// <summary>Gets the native address of the buffer's first byte.</summary>
-    public required nint Address { get; init; }
+    /// <summary>Gets the native address of the buffer's first byte, or 0 when the report it was read from left addresses out.</summary>
+    /// <remarks>A live pointer into the process: the ASP.NET Core endpoints leave it out of their reports unless told to include it.</remarks>
+    public nint Address { get; init; }
 }

@@ -29,8 +29,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
     private readonly Lock _switchLock = new();
     private readonly TimeProvider _time;
-    private readonly long _originTimestamp;
-    private readonly DateTimeOffset _originTime;
+    private readonly ResidentQuery _query;
     private readonly StackInterner _stacks;
     private readonly int _maxRecords;
     private readonly int _stackTraceDepth;
@@ -55,8 +54,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     {
         options ??= new ResidentBufferMonitorOptions();
         _time = options.TimeProvider;
-        _originTimestamp = _time.GetTimestamp();
-        _originTime = _time.GetUtcNow();
+        _query = new ResidentQuery(_time, _time.GetTimestamp(), _time.GetUtcNow());
         _stacks = new StackInterner(options.MaxStacks);
         _maxRecords = options.MaxRecords;
         _stackTraceDepth = options.StackTraceDepth;
@@ -160,16 +158,25 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <param name="type">Only buffers of this type; null for both.</param>
     /// <returns>A snapshot; later rents and returns do not change it.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minAge"/> is negative, or <paramref name="type"/> is not a defined value.</exception>
-    public IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null)
-    {
-        TimeSpan threshold = minAge ?? DefaultMinAge;
-        Guard.InRange(threshold, TimeSpan.Zero, TimeSpan.MaxValue, nameof(minAge));
-        if (type is { } t && unchecked((uint)t > (uint)BufferType.Pool))
-        {
-            throw new ArgumentOutOfRangeException(nameof(type), t, "type must be BufferType.Normal, BufferType.Pool or null.");
-        }
+    public IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null) =>
+        _query.All(Volatile.Read(ref _table), CheckMinAge(minAge), CheckType(type), poolId: null);
 
-        return Query(threshold, type, poolId: null);
+    /// <summary>Lists the <paramref name="limit"/> oldest buffers still rented that are at least <paramref name="minAge"/> old, oldest first.</summary>
+    /// <param name="limit">The most rows returned, from 1 to <see cref="int.MaxValue"/>.</param>
+    /// <param name="minAge">The youngest age listed; null for <see cref="DefaultMinAge"/> (1 s), <see cref="TimeSpan.Zero"/> for everything.</param>
+    /// <param name="type">Only buffers of this type; null for both.</param>
+    /// <returns>A snapshot of at most <paramref name="limit"/> rows, oldest first; among buffers of the same age, lowest id first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is less than 1, <paramref name="minAge"/> is negative, or <paramref name="type"/> is not a defined value.</exception>
+    /// <remarks>
+    /// Use this to serve a report from a large table: it walks the records once and keeps only the
+    /// <paramref name="limit"/> oldest in a heap, so it never copies or sorts the table and builds a
+    /// <see cref="ResidentBuffer"/> only for the rows it returns: its memory grows with <paramref name="limit"/>, not
+    /// with the table. <see cref="GetResident(TimeSpan?, BufferType?)"/> copies, sorts and builds every row.
+    /// </remarks>
+    public IReadOnlyList<ResidentBuffer> GetOldestResident(int limit, TimeSpan? minAge = null, BufferType? type = null)
+    {
+        Guard.InRange(limit, 1, int.MaxValue, nameof(limit));
+        return _query.Oldest(Volatile.Read(ref _table), CheckMinAge(minAge), CheckType(type), poolId: null, limit);
     }
 
     /// <summary>Groups the buffers still out by allocation stack, biggest holders first: which code holds the most.</summary>
@@ -178,63 +185,22 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <param name="top">The most sites returned, from 1 to 10,000.</param>
     /// <returns>Sites sorted by <see cref="LeakSite.TotalBytes"/>, largest first.</returns>
     /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
+    /// <remarks>
+    /// Walks the records once and keeps one tally per distinct stack (at most
+    /// <see cref="ResidentBufferMonitorOptions.MaxStacks"/>), never a row per record, so its memory does not grow
+    /// with the number of buffers out. Ties in bytes go to the site with more buffers, then the older one.
+    /// </remarks>
     public IReadOnlyList<LeakSite> GetLeakSites(TimeSpan? minAge = null, BufferType? type = null, int top = 20)
     {
+        TimeSpan threshold = CheckMinAge(minAge);
+        BufferType? only = CheckType(type);
         Guard.InRange(top, 1, 10_000, nameof(top));
-        IReadOnlyList<ResidentBuffer> buffers = GetResident(minAge, type);
-        var groups = new Dictionary<string, List<ResidentBuffer>>(StringComparer.Ordinal);
-        foreach (ResidentBuffer buffer in buffers)
-        {
-            string stack = buffer.StackTrace.Length > 0 ? buffer.StackTrace : LeakSite.NoStack;
-            if (!groups.TryGetValue(stack, out List<ResidentBuffer>? group))
-            {
-                groups[stack] = group = [];
-            }
-
-            group.Add(buffer);
-        }
-
-        var sites = new List<LeakSite>(groups.Count);
-        foreach ((string stack, List<ResidentBuffer> group) in groups)
-        {
-            // Buffers arrive oldest first, and grouping keeps that order.
-            long bytes = 0;
-            bool normal = false, pool = false;
-            foreach (ResidentBuffer buffer in group)
-            {
-                bytes += buffer.ActualSize;
-                normal |= buffer.BufferType == BufferType.Normal;
-                pool |= buffer.BufferType == BufferType.Pool;
-            }
-
-            sites.Add(new LeakSite
-            {
-                StackTrace = stack,
-                Count = group.Count,
-                TotalBytes = bytes,
-                OldestAgeSeconds = group[0].AliveSeconds,
-                NewestAgeSeconds = group[^1].AliveSeconds,
-                BufferTypes = (normal, pool) switch
-                {
-                    (true, true) => [BufferType.Normal, BufferType.Pool],
-                    (false, true) => [BufferType.Pool],
-                    _ => [BufferType.Normal],
-                },
-                SampleIds = group.Take(5).Select(static b => b.Id).ToArray(),
-            });
-        }
-
-        sites.Sort(static (a, b) =>
-        {
-            int byBytes = b.TotalBytes.CompareTo(a.TotalBytes);
-            return byBytes != 0 ? byBytes : b.Count.CompareTo(a.Count);
-        });
-        return sites.Count > top ? sites.GetRange(0, top) : sites;
+        return _query.Sites(Volatile.Read(ref _table), threshold, only, top);
     }
 
     /// <summary>Copies every record, of any age, for a before/after comparison (<see cref="BufferSnapshot.CompareTo"/>).</summary>
     /// <returns>The snapshot.</returns>
-    public BufferSnapshot TakeSnapshot() => new(_time.GetUtcNow(), Query(TimeSpan.Zero, type: null, poolId: null));
+    public BufferSnapshot TakeSnapshot() => new(_time.GetUtcNow(), _query.All(Volatile.Read(ref _table), TimeSpan.Zero, type: null, poolId: null));
 
     void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
 
@@ -243,54 +209,27 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     void IBufferMonitor.OnFreed(long id) => Volatile.Read(ref _table).TryRemove(id);
 
     /// <summary>Lists the records of one pool instance, all ages, oldest first (for <see cref="DirectBufferPool.AssertNoOutstanding"/>).</summary>
-    internal IReadOnlyList<ResidentBuffer> GetResidentOfPool(int poolId) => Query(TimeSpan.Zero, type: null, poolId);
+    internal IReadOnlyList<ResidentBuffer> GetResidentOfPool(int poolId) => _query.All(Volatile.Read(ref _table), TimeSpan.Zero, type: null, poolId);
 
     /// <summary>Captures the current stack for a first <c>Dispose</c>, or returns null when that is switched off.</summary>
     internal InternedStack? CaptureDisposeStack() =>
         _captureDisposeStacks && _stackTraceDepth > 0 ? _stacks.Capture(_stackTraceDepth, _stackTraceFileInfo) : null;
 
-    private ResidentBuffer[] Query(TimeSpan minAge, BufferType? type, int? poolId)
+    private static TimeSpan CheckMinAge(TimeSpan? minAge)
     {
-        ResidentTable table = Volatile.Read(ref _table);
-        long now = _time.GetTimestamp();
-        var rows = new List<KeyValuePair<long, ResidentRecord>>();
-        foreach (KeyValuePair<long, ResidentRecord> row in table.Records)
+        TimeSpan threshold = minAge ?? DefaultMinAge;
+        Guard.InRange(threshold, TimeSpan.Zero, TimeSpan.MaxValue, nameof(minAge));
+        return threshold;
+    }
+
+    private static BufferType? CheckType(BufferType? type)
+    {
+        if (type is { } t && unchecked((uint)t > (uint)BufferType.Pool))
         {
-            if ((type is null || row.Value.BufferType == type)
-                && (poolId is null || row.Value.PoolId == poolId)
-                && _time.GetElapsedTime(row.Value.Timestamp, now) >= minAge)
-            {
-                rows.Add(row);
-            }
+            throw new ArgumentOutOfRangeException(nameof(type), t, "type must be BufferType.Normal, BufferType.Pool or null.");
         }
 
-        rows.Sort(static (a, b) =>
-        {
-            int byTime = a.Value.Timestamp.CompareTo(b.Value.Timestamp);
-            return byTime != 0 ? byTime : a.Key.CompareTo(b.Key);
-        });
-
-        var result = new ResidentBuffer[rows.Count];
-        for (int i = 0; i < result.Length; i++)
-        {
-            (long id, ResidentRecord record) = rows[i];
-            result[i] = new ResidentBuffer
-            {
-                Id = id,
-                AliveSeconds = _time.GetElapsedTime(record.Timestamp, now).TotalSeconds,
-                StackTrace = record.Stack?.Text ?? string.Empty,
-                BufferType = record.BufferType,
-                AllocateSize = record.RequestedSize,
-                ActualSize = record.ActualSize,
-                AllocateTime = _originTime + _time.GetElapsedTime(_originTimestamp, record.Timestamp),
-                Context = record.Context,
-                PoolName = record.PoolName,
-                ThreadId = record.ThreadId,
-                Address = record.Address,
-            };
-        }
-
-        return result;
+        return type;
     }
 
     /// <summary>Records a buffer; runs on the renting thread, inside <c>Rent</c>, so the captured stack shows the caller.</summary>

@@ -4,7 +4,7 @@ using OffHeapTracker.Tests.Support;
 
 namespace OffHeapTracker.Tests.Monitoring;
 
-public sealed class ResidentBufferMonitorTests
+public sealed partial class ResidentBufferMonitorTests
 {
     private readonly ManualTimeProvider _time = new();
 

@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.Extensions.DependencyInjection;
+using OffHeapTracker.Monitoring;
+
+namespace OffHeapTracker.AspNetCore;
+
+/// <summary>The handlers behind one <c>MapBufferMonitor</c> call, with its options and its report slots.</summary>
+/// <remarks>
+/// Report work is bounded three ways: a query selects only the rows it returns (a heap of <c>limit</c> entries, or
+/// one tally per site); the rows are written to the response as they are serialized, never gathered into one
+/// string; and at most <see cref="BufferMonitorEndpointOptions.MaxConcurrentReports"/> reports run at once. So the
+/// memory a burst of reports can take is about <c>MaxConcurrentReports × limit</c> rows, whatever the table holds.
+/// </remarks>
+[SuppressMessage("Reliability", "CA1001", Justification = "SemaphoreSlim holds no OS handle unless AvailableWaitHandle is read, which it never is; the endpoints live as long as the app's routes.")]
+internal sealed class BufferMonitorEndpoints
+{
+    /// <summary>How long a report waits for a slot before it is refused with 503: long enough to ride out the dashboard's own two requests.</summary>
+    private static readonly TimeSpan s_slotWait = TimeSpan.FromSeconds(1);
+
+    private static readonly UTF8Encoding s_utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
+    private static readonly Report<LeakSite> s_sites = new(
+        "top",
+        20,
+        10_000,
+        ["json", "collapsed"],
+        static (monitor, query) => monitor.GetLeakSites(query.MinAge, query.Type, query.Count),
+        BufferReportFormatter.WriteJsonAsync,
+        BufferReportFormatter.WriteCollapsedAsync);
+
+    private readonly Report<ResidentBuffer> _resident;
+    private readonly HostAllowList _hosts;
+    private readonly int _maxReports;
+    private readonly SemaphoreSlim _reportSlots;
+
+    /// <summary>Takes options already checked by <c>MapBufferMonitor</c>, and the host list read from them.</summary>
+    public BufferMonitorEndpoints(BufferMonitorEndpointOptions options, HostAllowList hosts)
+    {
+        Debug.Assert(options.MaxConcurrentReports is >= 1 and <= 64, "MapBufferMonitor checks MaxConcurrentReports.");
+        _hosts = hosts;
+        _maxReports = options.MaxConcurrentReports;
+        _reportSlots = new SemaphoreSlim(_maxReports, _maxReports);
+        bool includeAddresses = options.IncludeAddresses;
+        _resident = new Report<ResidentBuffer>(
+            "limit",
+            100,
+            100_000,
+            ["json", "text"],
+            static (monitor, query) => monitor.GetOldestResident(query.Count, query.MinAge, query.Type),
+            (stream, rows, cancellationToken) => BufferReportFormatter.WriteJsonAsync(stream, rows, includeAddresses, cancellationToken),
+            BufferReportFormatter.WriteVerticalAsync);
+    }
+
+    /// <summary>Runs before every handler: marks the response uncacheable and unsniffable, and refuses hosts that are neither loopback nor listed.</summary>
+    public ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        HttpContext http = context.HttpContext;
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers.XContentTypeOptions = "nosniff";
+        return _hosts.IsAllowed(http.Request.Host) ? next(context) : ValueTask.FromResult<object?>(HostRefused(http.Request.Host));
+    }
+
+    /// <summary>The dashboard, served only at the prefix with its trailing slash, where its relative fetches (<c>stats</c>, <c>resident</c>) resolve.</summary>
+    public static IResult Page(HttpContext context)
+    {
+        HttpRequest request = context.Request;
+        if (request.Path.Value is not { } path || !path.EndsWith('/'))
+        {
+            string location = UriHelper.BuildRelative(request.PathBase, request.Path.Add(new PathString("/")), request.QueryString);
+            return location.StartsWith("//", StringComparison.Ordinal) ? Results.NotFound() : Results.Redirect(location);
+        }
+
+        Dashboard dashboard = Dashboard.Instance;
+        context.Response.Headers.ContentSecurityPolicy = dashboard.ContentSecurityPolicy;
+        return Results.Content(dashboard.Html, "text/html; charset=utf-8");
+    }
+
+    /// <summary><c>GET /resident</c>: the <c>limit</c> oldest records, as JSON or vertical text.</summary>
+    public Task<IResult> ResidentAsync(HttpContext context) => ReportAsync(context, _resident);
+
+    /// <summary><c>GET /sites</c>: the <c>top</c> leak sites, as JSON or collapsed stacks.</summary>
+    public Task<IResult> SitesAsync(HttpContext context) => ReportAsync(context, s_sites);
+
+    /// <summary>Reads the query, takes a report slot (or answers 503), selects the rows and streams them in the format asked for.</summary>
+    private async Task<IResult> ReportAsync<T>(HttpContext context, Report<T> report)
+    {
+        if (!ReportQuery.TryRead(context.Request.Query, report.CountName, report.CountFallback, report.CountMax, report.Formats, out ReportQuery query, out IResult? error))
+        {
+            return error!;
+        }
+
+        if (!await _reportSlots.WaitAsync(s_slotWait, context.RequestAborted).ConfigureAwait(false))
+        {
+            return Busy(context);
+        }
+
+        try
+        {
+            IReadOnlyList<T> rows = report.Select(Monitor(context), query);
+            if (query.Format == report.Formats[0])
+            {
+                context.Response.ContentType = "application/json; charset=utf-8";
+                await report.WriteJson(context.Response.Body, rows, context.RequestAborted).ConfigureAwait(false);
+            }
+            else
+            {
+                context.Response.ContentType = "text/plain; charset=utf-8";
+                await using var writer = new StreamWriter(context.Response.Body, s_utf8, 16 * 1024, leaveOpen: true);
+                await report.WriteText(writer, rows, context.RequestAborted).ConfigureAwait(false);
+            }
+
+            return Results.Empty;
+        }
+        finally
+        {
+            _reportSlots.Release();
+        }
+    }
+
+    /// <summary>The monitor's state and every live pool's statistics: O(pools), no slot needed; the dashboard polls it every 2 s.</summary>
+    public static IResult Stats(HttpContext context)
+    {
+        ResidentBufferMonitor monitor = Monitor(context);
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("monitor");
+            json.WriteBoolean("enabled", monitor.IsEnabled);
+            json.WriteBoolean("record_pool", monitor.RecordPool);
+            json.WriteNumber("resident", monitor.Count);
+            json.WriteNumber("dropped", monitor.DroppedRecords);
+            json.WriteNumber("stack_trace_depth", monitor.StackTraceDepth);
+            json.WriteNumber("stack_trace_sampling", monitor.StackTraceSampling);
+            json.WriteEndObject();
+            json.WriteStartArray("pools");
+            foreach (DirectBufferPool pool in PoolRegistry.Live())
+            {
+                json.WriteRawValue(BufferReportFormatter.ToJson(pool.GetStatistics()));
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        return Json(Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    public static IResult Switch(HttpContext context, bool enable)
+    {
+        string header = BufferMonitorEndpointRouteBuilderExtensions.ActionHeader;
+        if (context.Request.Headers[header] != "1")
+        {
+            return Problems.For(
+                StatusCodes.Status400BadRequest,
+                "Action header missing",
+                header,
+                $"POST {context.Request.Path} needs the request header '{header}: 1'. The header guards the switch from cross-site forms and links.");
+        }
+
+        ResidentBufferMonitor monitor = Monitor(context);
+        if (enable)
+        {
+            monitor.Enable();
+        }
+        else
+        {
+            monitor.Disable();
+        }
+
+        return Json($$"""{"enabled":{{(monitor.IsEnabled ? "true" : "false")}}}""");
+    }
+
+    public static IResult MethodNotAllowed(HttpContext context)
+    {
+        context.Response.Headers.Allow = "POST";
+        return Problems.For(
+            StatusCodes.Status405MethodNotAllowed,
+            "Method not allowed",
+            "method",
+            $"{context.Request.Method} {context.Request.Path} is not allowed: use POST with the request header '{BufferMonitorEndpointRouteBuilderExtensions.ActionHeader}: 1'.");
+    }
+
+    private static ResidentBufferMonitor Monitor(HttpContext context) =>
+        context.RequestServices.GetService<DirectBufferPoolFactory>()?.Monitor as ResidentBufferMonitor ?? BufferMonitor.Shared;
+
+    private static IResult Json(string json) => Results.Content(json, "application/json; charset=utf-8");
+
+    private IResult Busy(HttpContext context)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Problems.For(
+            StatusCodes.Status503ServiceUnavailable,
+            "Too many reports at once",
+            "MaxConcurrentReports",
+            $"{_maxReports} report(s) are being computed or written already, the most these endpoints run at once (BufferMonitorEndpointOptions.MaxConcurrentReports). Retry in a second; /stats needs no slot.");
+    }
+
+    private static IResult HostRefused(HostString host)
+    {
+        string shown = host.HasValue ? host.Value! : "(none)";
+        string name = host.HasValue && host.Host.Length > 0 ? host.Host : "your.host";
+        return Problems.For(
+            StatusCodes.Status403Forbidden,
+            "Host not allowed",
+            "Host",
+            $"The buffer monitor answers only loopback hosts (localhost, 127.0.0.0/8, [::1], any port) and the hosts in BufferMonitorEndpointOptions.AllowedHosts, and the request's Host '{shown}' is neither. "
+            + "This keeps a web page that rebinds its own name to this address (DNS rebinding) from reading the reports or flipping the switches. "
+            + $"To serve this host, list it: app.MapBufferMonitor(o => o.AllowedHosts.Add(\"{name}\")), and require authorization: .RequireAuthorization().");
+    }
+
+    /// <summary>One report endpoint: its count parameter and range, its formats (JSON first), how it selects and how it writes.</summary>
+    private sealed record Report<T>(
+        string CountName,
+        int CountFallback,
+        int CountMax,
+        string[] Formats,
+        Func<ResidentBufferMonitor, ReportQuery, IReadOnlyList<T>> Select,
+        Func<Stream, IReadOnlyList<T>, CancellationToken, Task> WriteJson,
+        Func<TextWriter, IReadOnlyList<T>, CancellationToken, Task> WriteText);
+}
