@@ -13,13 +13,14 @@ internal static class DiagnosticsApp
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(args);
 
-        // The two lines: Kestrel's connection buffers become tracked native buffers ...
+        // The two lines: Kestrel's connection buffers become tracked buffers (pinned arrays, which Kestrel's
+        // socket transport needs) ...
         builder.Services.AddDirectBufferPool();
         configure?.Invoke(builder);
         WebApplication app = builder.Build();
 
-        // ... and the monitor is reachable over HTTP. Protect it in production: .RequireAuthorization(),
-        // or .RequireHost("localhost:5080") to serve it on an internal port only.
+        // ... and the monitor is reachable over HTTP, from loopback hosts only by default (AllowedHosts adds
+        // others). That is no authentication: protect it in production with .RequireAuthorization().
         app.MapBufferMonitor();
 
         // Each request's buffers say which request rented them.
