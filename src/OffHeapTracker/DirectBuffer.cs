@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using OffHeapTracker.Monitoring;
 
@@ -164,7 +165,8 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     internal bool IsReusable { get; }
 
     /// <summary>Gets a value indicating whether this object may go back to the lease cache: it is reusable and its finalizer has not run.</summary>
-    internal bool IsRecyclable => IsReusable && Volatile.Read(ref _finalized) == 0;
+    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseCache.Return"/>).</remarks>
+    internal bool IsRecyclable => IsReusable && _finalized == 0;
 
     internal bool IsPooled => _block >= 0;
 
@@ -243,21 +245,10 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     {
         // The one transition that hands the block back: whoever wins it returns the block, anyone later is a
         // double dispose. This is what stops a repeated Dispose from freeing a block now owned by another lease.
-        switch (ExchangeStateForReturned())
+        if (Interlocked.CompareExchange(ref _state, StateReturned, StateRented) != StateRented)
         {
-            case StateRented:
-                break;
-            case StateLeaked:
-                // The finalizer found this lease first (an owner's finalizer disposing it, in the same GC): the
-                // owner's dispose is the real one, so the block it kept out comes back now.
-                _pool!.ReturnAfterLeak(this);
-                return;
-            case StateLeakReclaimed:
-                // Same, but the pool already took the block back when the finalizer ran.
-                return;
-            default:
-                (_pool ?? PoolReturnedTo())?.OnDoubleDispose(this);
-                return;
+            DisposeNotRented();
+            return;
         }
 
         DirectBufferPool pool = _pool!;
@@ -270,6 +261,29 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
             _returnedTo = pool.WeakSelf;
             _pool = null;
             GC.SuppressFinalize(this);
+        }
+    }
+
+    /// <summary>The rare cases of <see cref="Dispose()"/>: a lease the finalizer found, or one already returned.</summary>
+    private void DisposeNotRented()
+    {
+        switch (ExchangeStateForReturned())
+        {
+            case StateRented:
+                // Cannot happen: only Initialize makes a lease rented, on a lease no one else can see.
+                Debug.Fail("a lease became rented again while being disposed");
+                return;
+            case StateLeaked:
+                // The finalizer found this lease first (an owner's finalizer disposing it, in the same GC): the
+                // owner's dispose is the real one, so the block it kept out comes back now.
+                _pool!.ReturnAfterLeak(this);
+                return;
+            case StateLeakReclaimed:
+                // Same, but the pool already took the block back when the finalizer ran.
+                return;
+            default:
+                (_pool ?? PoolReturnedTo())?.OnDoubleDispose(this);
+                return;
         }
     }
 
@@ -310,13 +324,18 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     internal void ReleaseArray() => _array = null;
 
     /// <summary>Readies a returned lease for the lease cache: the pool is then held only weakly (see <see cref="_returnedTo"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void DetachForReuse(WeakReference<DirectBufferPool> pool)
     {
         Debug.Assert(Volatile.Read(ref _state) == StateReturned, "only a returned lease is cached");
-        _returnedTo = pool;
+        // Compared first: the same pool in steady state, so the reference store (and its GC write barrier) is skipped.
+        if (!ReferenceEquals(_returnedTo, pool))
+        {
+            _returnedTo = pool;
+        }
+
         _pool = null;
         _pointer = null;
-        _array = null;
     }
 
     /// <summary>Ends the Leaking state once the pool has recorded the leak: a waiting Dispose may then proceed.</summary>

@@ -18,6 +18,13 @@ internal static class FinalizerThread
     /// <summary>Gets a value indicating whether the current thread has run a lease finalizer.</summary>
     public static bool IsCurrent => t_isFinalizerThread;
 
-    /// <summary>Called by the lease finalizer.</summary>
-    public static void MarkCurrent() => t_isFinalizerThread = true;
+    /// <summary>Called by the lease finalizer: from now on the lease cache keeps nothing returned on this thread.</summary>
+    public static void MarkCurrent()
+    {
+        if (!t_isFinalizerThread)
+        {
+            t_isFinalizerThread = true;
+            LeaseCache.RefuseOnCurrentThread();
+        }
+    }
 }

@@ -68,12 +68,12 @@ internal static class LeaseCache
     public static bool Return(DirectBuffer lease)
     {
         Debug.Assert(lease.IsRecyclable, "a finalized or fresh lease object must never be recycled");
-        if (FinalizerThread.IsCurrent)
+        // One thread-static read: the finalizer thread's ring is the refusing one (see RefuseOnCurrentThread).
+        Ring ring = t_ring ??= new Ring();
+        if (ring.Refuses)
         {
             return false;
         }
-
-        Ring ring = t_ring ??= new Ring();
 
         if (ring.Count == Capacity)
         {
@@ -84,11 +84,24 @@ internal static class LeaseCache
         return true;
     }
 
-    /// <summary>A fixed ring buffer; only its own thread touches it.</summary>
-    private sealed class Ring
+    /// <summary>Makes the current thread (the finalizer thread) keep no lease objects from now on.</summary>
+    public static void RefuseOnCurrentThread()
     {
-        private readonly DirectBuffer?[] _items = new DirectBuffer?[Capacity];
+        if (t_ring is not { Refuses: true })
+        {
+            // The objects its ring may already hold were recycled before the thread was known; Rent drops any
+            // whose finalizer has run, so letting them go with the ring loses nothing but the objects.
+            t_ring = new Ring(refuses: true);
+        }
+    }
+
+    /// <summary>A fixed ring buffer; only its own thread touches it.</summary>
+    private sealed class Ring(bool refuses = false)
+    {
+        private readonly DirectBuffer?[] _items = new DirectBuffer?[refuses ? 0 : Capacity];
         private int _oldest;
+
+        public bool Refuses { get; } = refuses;
 
         public int Count { get; private set; }
 
