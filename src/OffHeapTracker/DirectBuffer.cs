@@ -101,7 +101,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         // Interlocked: the store must be visible before the state is read, or a Dispose on another thread and
         // this finalizer could each miss the other (x86 lets a load overtake an earlier store).
         Interlocked.Exchange(ref _finalized, 1);
-        FinalizerThread.MarkCurrent();
+        LeaseCache.RefuseOnCurrentThread();
         if (Volatile.Read(ref _state) != StateRented || _pool is not { } pool)
         {
             return;

@@ -348,9 +348,6 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         };
     }
 
-    /// <summary>The most bytes of free blocks one thread keeps cached per pool.</summary>
-    internal const long MaxCachedBytesPerThread = PoolThreadState.MaxCachedBytes;
-
     /// <summary>Gets the bytes the calling thread keeps cached for this pool (tests).</summary>
     internal long CachedBytesOfCurrentThread() => GetThreadState().CachedBytes;
 
@@ -536,19 +533,14 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             LeaseCache.Return(lease);
         }
 
-        // SettleAfterReturnOrLeak, written out: two field reads on every return.
-        if (_rentsStopped)
+        // Two field reads on every return; the call only when a disposal or a waiter needs it.
+        if (_rentsStopped || Volatile.Read(ref _drained) is not null)
         {
-            ReleaseSlabsIfDrained();
-        }
-
-        if (Volatile.Read(ref _drained) is not null)
-        {
-            SignalIfDrained();
+            SettleAfterReturnOrLeak();
         }
     }
 
-    /// <summary>After a leak: releases the slabs of a disposed pool and wakes waiters once nothing more can come back (ReturnMemory does the same inline).</summary>
+    /// <summary>After a return or a leak: releases the slabs of a disposed pool and wakes waiters once nothing more can come back.</summary>
     private void SettleAfterReturnOrLeak()
     {
         // Store (the count), then load: pairs with Dispose's second process-wide barrier. The waiter check costs

@@ -61,7 +61,7 @@ internal static class LeaseCache
     /// <summary>Keeps a returned lease object for reuse, or lets it go.</summary>
     /// <returns>True if the object was kept; false if it must be left to the garbage collector.</returns>
     /// <remarks>
-    /// Never on the finalizer thread (see <see cref="FinalizerThread"/>). Should one slip through before that thread
+    /// Never on the finalizer thread (see <see cref="RefuseOnCurrentThread"/>). Should one slip through before that thread
     /// is known, its finalizer still runs before or after it is lent: before, <see cref="Rent"/> drops it; after,
     /// the finalizer finds it rented and defers, so it stays armed.
     /// </remarks>
@@ -84,7 +84,14 @@ internal static class LeaseCache
         return true;
     }
 
-    /// <summary>Makes the current thread (the finalizer thread) keep no lease objects from now on.</summary>
+    /// <summary>Called by every lease finalizer: the finalizer thread keeps no lease objects from then on.</summary>
+    /// <remarks>
+    /// An object whose finalizer disposes a lease (a wrapper that owns one) runs in the same finalization pass as
+    /// the lease itself, in no set order. A lease disposed there may still be waiting for its own finalizer; were
+    /// it cached and lent again, that finalizer would run on a live lease, which would then carry no safety net.
+    /// .NET has no API that names the finalizer thread, so the first lease finalizer to run marks it here. Before
+    /// that, <see cref="Rent"/> covers the gap: it never lends a lease object whose finalizer has run.
+    /// </remarks>
     public static void RefuseOnCurrentThread()
     {
         if (t_ring is not { Refuses: true })

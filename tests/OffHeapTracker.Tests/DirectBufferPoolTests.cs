@@ -620,6 +620,27 @@ public sealed class DirectBufferPoolTests
         Assert.Contains(nameof(IBufferMonitor.IsEnabled), Assert.Single(logs.WithEvent("MonitorFailed")).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Logger_ThatThrows_NeverFailsAFallbackRent_NorLeaksItsAllocation()
+    {
+        var allocator = new TestAllocator();
+        var pool = Pools.Create(_off, o =>
+        {
+            o.Allocator = allocator;
+            o.MaxPooledBufferSize = 4096;
+            o.LoggerFactory = new ThrowingLoggerFactory();
+        });
+
+        using (DirectBuffer lease = pool.Rent(10_000))
+        {
+            Assert.Equal(10_000, lease.Length);
+        }
+
+        Assert.Equal(1, pool.GetStatistics().FallbackCount);
+        pool.Dispose();
+        Assert.Equal(0, allocator.LiveCount);
+    }
+
     [Theory]
     [InlineData(BufferBacking.Native, "unpooled native allocation")]
     [InlineData(BufferBacking.PinnedArray, "unpooled pinned array")]

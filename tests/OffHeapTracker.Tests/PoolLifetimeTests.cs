@@ -78,6 +78,31 @@ public sealed class PoolLifetimeTests
         Assert.Equal(0, allocator.LiveCount);
     }
 
+    [Fact]
+    public void DisposedLeasesKeptInAField_DoNotKeepTheirPoolAlive()
+    {
+        var kept = new List<DirectBuffer>();
+        WeakReference pool = RentDisposeAndKeepLeases(kept);
+        Gc.CollectAndFinalize();
+        Assert.False(pool.IsAlive, "a disposed lease kept its pool alive");
+        Assert.All(kept, lease => Assert.True(lease.IsDisposed));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference RentDisposeAndKeepLeases(List<DirectBuffer> kept)
+    {
+        // The monitor on: fresh lease objects, which are never cached, so only the caller's list holds them.
+        var pool = Pools.Create(Pools.EnabledMonitor());
+        for (int i = 0; i < 4; i++)
+        {
+            DirectBuffer lease = pool.Rent(4096);
+            lease.Dispose();
+            kept.Add(lease);
+        }
+
+        return new WeakReference(pool);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static WeakReference[] CreateAndUsePools(TestAllocator allocator, int count)
     {

@@ -37,11 +37,9 @@ internal sealed class PoolThreadState
         Thread = Thread.CurrentThread;
         Blocks = new int[classes.Length][];
         BlockCounts = new int[classes.Length];
-        BlockSizes = new int[classes.Length];
         for (int i = 0; i < classes.Length; i++)
         {
             int blockSize = classes[i].BlockSize;
-            BlockSizes[i] = blockSize;
             Blocks[i] = new int[blockSize <= MaxCachedBlockSize ? CachedBytesPerClass / blockSize : 0];
         }
     }
@@ -54,8 +52,6 @@ internal sealed class PoolThreadState
     public int[][] Blocks { get; }
 
     public int[] BlockCounts { get; }
-
-    public int[] BlockSizes { get; }
 
     // Single-writer counters (the owning thread); summed by readers. Fields, so callers can use Volatile on them.
     public long Rents;
@@ -92,7 +88,7 @@ internal sealed class PoolThreadState
         }
 
         BlockCounts[sizeClass] = --count;
-        CachedBytes -= BlockSizes[sizeClass];
+        CachedBytes -= SizeClasses.BlockSizeOf(sizeClass);
         block = Blocks[sizeClass][count];
         return true;
     }
@@ -101,7 +97,7 @@ internal sealed class PoolThreadState
     {
         int[] blocks = Blocks[sizeClass];
         int count = BlockCounts[sizeClass];
-        int blockSize = BlockSizes[sizeClass];
+        int blockSize = SizeClasses.BlockSizeOf(sizeClass);
         if (count == blocks.Length || CachedBytes + blockSize > MaxCachedBytes)
         {
             return false;

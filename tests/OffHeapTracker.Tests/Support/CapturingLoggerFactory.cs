@@ -33,3 +33,28 @@ internal sealed class CapturingLoggerFactory : ILoggerFactory
             entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception));
     }
 }
+
+/// <summary>A logger factory whose loggers are enabled at every level and throw from every <c>Log</c> call.</summary>
+internal sealed class ThrowingLoggerFactory : Microsoft.Extensions.Logging.ILoggerFactory
+{
+    public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
+    {
+    }
+
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new ThrowingLogger();
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class ThrowingLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            throw new InvalidOperationException("logger failure");
+    }
+}
