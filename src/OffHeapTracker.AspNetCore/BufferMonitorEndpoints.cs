@@ -140,7 +140,7 @@ internal sealed class BufferMonitorEndpoints
             json.WriteNumber("stack_trace_sampling", monitor.StackTraceSampling);
             json.WriteEndObject();
             json.WriteStartArray("pools");
-            foreach (DirectBufferPool pool in PoolRegistry.Live())
+            foreach (DirectBufferPool pool in DirectBufferPool.GetLivePools())
             {
                 json.WriteRawValue(BufferReportFormatter.ToJson(pool.GetStatistics()));
             }

@@ -129,6 +129,14 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
     /// <summary>Gets the pool's name.</summary>
     public string Name { get; }
 
+    /// <summary>Gets the pool's instance number, unique in the process: it tells apart pools that share a <see cref="Name"/> (Kestrel creates several named <c>kestrel</c>).</summary>
+    public int Id => _poolId;
+
+    /// <summary>Lists the pools alive in the process (created, and neither disposed nor collected), oldest first, for diagnostics that show every pool.</summary>
+    /// <returns>A snapshot; the list holds the pools strongly, so do not keep it.</returns>
+    /// <remarks>The registry behind it holds every pool weakly: being listed never keeps a pool alive.</remarks>
+    public static IReadOnlyList<DirectBufferPool> GetLivePools() => PoolRegistry.Live();
+
     /// <summary>Gets the largest buffer served from the pool's slabs; larger requests are served unpooled.</summary>
     public int MaxPooledBufferSize { get; }
 
