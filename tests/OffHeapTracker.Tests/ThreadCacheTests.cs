@@ -108,6 +108,6 @@ public sealed class ThreadCacheTests
         }
 
         leases.ForEach(l => l.Dispose());
-        Assert.InRange(pool.CachedBytesOfCurrentThread(), 1, OffHeapTracker.Native.PoolThreadState.MaxCachedBytes);
+        Assert.InRange(pool.CachedBytesOfCurrentThread(), 1, OffHeapTracker.PoolThreadState.MaxCachedBytes);
     }
 }

@@ -1,4 +1,4 @@
-using OffHeapTracker.Native;
+using OffHeapTracker.Slabs;
 using OffHeapTracker.Tests.Support;
 
 namespace OffHeapTracker.Tests.Native;

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using OffHeapTracker.Native;
+using OffHeapTracker.Slabs;
 
 namespace OffHeapTracker.Tests.Support;
 

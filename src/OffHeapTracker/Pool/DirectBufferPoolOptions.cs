@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using OffHeapTracker.Native;
+using OffHeapTracker.Slabs;
 
 namespace OffHeapTracker;
 

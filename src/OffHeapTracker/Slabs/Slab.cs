@@ -1,4 +1,4 @@
-namespace OffHeapTracker.Native;
+namespace OffHeapTracker.Slabs;
 
 /// <summary>One native allocation carved into equal blocks, with the free-list links kept on the managed heap.</summary>
 /// <remarks>

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using OffHeapTracker.Native;
+using OffHeapTracker.Slabs;
 
 namespace OffHeapTracker;
 

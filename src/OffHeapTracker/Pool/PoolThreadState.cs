@@ -1,4 +1,6 @@
-namespace OffHeapTracker.Native;
+using OffHeapTracker.Slabs;
+
+namespace OffHeapTracker;
 
 /// <summary>What one thread keeps for one pool: a few free blocks per size class, and counters only it writes.</summary>
 /// <remarks>

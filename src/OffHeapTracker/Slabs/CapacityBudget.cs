@@ -1,4 +1,4 @@
-namespace OffHeapTracker.Native;
+namespace OffHeapTracker.Slabs;
 
 /// <summary>The pool-wide bound on slab bytes, shared by all size classes.</summary>
 internal sealed class CapacityBudget(long capacityBytes)

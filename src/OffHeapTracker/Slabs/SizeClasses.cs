@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace OffHeapTracker.Native;
+namespace OffHeapTracker.Slabs;
 
 /// <summary>Maps a requested size to a power-of-two block size between <see cref="MinBlockSize"/> and the pool's largest pooled size.</summary>
 internal static class SizeClasses

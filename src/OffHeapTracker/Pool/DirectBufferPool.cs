@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using OffHeapTracker.Diagnostics;
 using OffHeapTracker.Monitoring;
-using OffHeapTracker.Native;
+using OffHeapTracker.Slabs;
 
 namespace OffHeapTracker;
 

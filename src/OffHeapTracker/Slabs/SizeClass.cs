@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace OffHeapTracker.Native;
+namespace OffHeapTracker.Slabs;
 
 /// <summary>The blocks of one size: slabs grown on demand and a lock-free free list over all their blocks.</summary>
 /// <remarks>

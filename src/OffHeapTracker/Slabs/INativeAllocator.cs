@@ -1,4 +1,4 @@
-namespace OffHeapTracker.Native;
+namespace OffHeapTracker.Slabs;
 
 /// <summary>The seam between the pool and the C allocator, so tests can inject failures and count frees.</summary>
 /// <remarks>

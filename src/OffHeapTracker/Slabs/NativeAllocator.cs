@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace OffHeapTracker.Native;
+namespace OffHeapTracker.Slabs;
 
 /// <summary>The production allocator: <see cref="NativeMemory"/>, which throws <see cref="OutOfMemoryException"/> on failure.</summary>
 internal sealed unsafe class NativeAllocator : INativeAllocator
