@@ -50,7 +50,7 @@ public sealed class DirectBufferPoolOutstandingTests
         using DirectBuffer b = pool.Rent(10);
         var ex = Assert.Throws<InvalidOperationException>(pool.AssertNoOutstanding);
         Assert.Equal(
-            "Pool 'test' has 2 leases outstanding.\n2 leases were not recorded by the monitor (it was off when they were rented); enable it (BufferMonitor.Enable(), or a ResidentBufferMonitor in the options) to list them with their stacks.",
+            "Pool 'test' has 2 leases outstanding.\n2 leases were not listed by the monitor (it was off when they were rented, or it does not list records); enable it (BufferMonitor.Enable(), or a ResidentBufferMonitor in the options) to list them with their stacks.",
             ex.Message);
     }
 

@@ -159,7 +159,7 @@ public sealed class DirectBufferPoolTests
 
         DirectBufferPoolStatistics stats = pool.GetStatistics();
         Assert.Equal(1, stats.FallbackCount);
-        Assert.Equal(100_000, stats.UnpooledInUseBytes);
+        Assert.Equal(100_000, stats.FallbackInUseBytes);
         Assert.Equal(100_000, stats.InUseBytes);
         Assert.Equal(0, stats.ReservedBytes);
 
@@ -182,7 +182,7 @@ public sealed class DirectBufferPoolTests
         Assert.Equal(1, allocator.Frees);
         Assert.Equal(0, allocator.LiveCount);
         Assert.Empty(monitor.GetResident(TimeSpan.Zero));
-        Assert.Equal(0, pool.GetStatistics().UnpooledInUseBytes);
+        Assert.Equal(0, pool.GetStatistics().FallbackInUseBytes);
     }
 
     [Fact]
@@ -203,7 +203,7 @@ public sealed class DirectBufferPoolTests
         DirectBufferPoolStatistics stats = pool.GetStatistics();
         Assert.Equal(1, stats.FallbackCount);
         Assert.Equal(1 << 20, stats.ReservedBytes);
-        Assert.Equal(4096, stats.UnpooledInUseBytes);
+        Assert.Equal(4096, stats.FallbackInUseBytes);
         Assert.Equal((1 << 20) + 4096, stats.InUseBytes);
         Assert.Equal(1, allocator.AlignedAllocations);
         Assert.Equal(1, allocator.Allocations);
@@ -386,7 +386,7 @@ public sealed class DirectBufferPoolTests
         BufferAllocation first = monitor.Allocations[0];
         Assert.Equal(pooled.Id, first.Id);
         Assert.Equal(Addresses.Of(pooled), first.Address);
-        Assert.Equal(3000, first.RequestedSize);
+        Assert.Equal(3000, first.AllocateSize);
         Assert.Equal(4096, first.ActualSize);
         Assert.Equal(BufferType.Pool, first.BufferType);
         Assert.Equal("test", first.PoolName);

@@ -48,7 +48,7 @@ internal static class OffHeapTrackerMetrics
         var pools = new WeakRegistry<DirectBufferPool>();
         meter.CreateObservableUpDownCounter("offheaptracker.pool.capacity", () => PerPool(pools, s => s.CapacityBytes), "By", "The most native memory each pool may hold in slabs.");
         meter.CreateObservableUpDownCounter("offheaptracker.pool.reserved", () => PerPool(pools, s => s.ReservedBytes), "By", "The native memory each pool holds in slabs, rented or free.");
-        meter.CreateObservableUpDownCounter("offheaptracker.pool.pooled", () => PerPool(pools, s => s.FreeBytes), "By", "Slab memory reserved and free to rent.");
+        meter.CreateObservableUpDownCounter("offheaptracker.pool.free", () => PerPool(pools, s => s.FreeBytes), "By", "Slab memory reserved and free to rent.");
         meter.CreateObservableUpDownCounter("offheaptracker.pool.in_use", () => InUseByType(pools), "By", "Bytes of buffers rented now, pooled and unpooled, by buffer type.");
         meter.CreateObservableCounter("offheaptracker.pool.rented", () => PerPool(pools, s => s.RentedBytes), "By", "Bytes rented since each pool was created.");
         meter.CreateObservableCounter("offheaptracker.pool.fallback", () => PerPool(pools, s => s.FallbackCount), "{buffer}", "Rents served by an unpooled native allocation.");

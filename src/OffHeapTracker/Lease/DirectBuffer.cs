@@ -55,12 +55,11 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     private byte[]? _array;
     private int _arrayOffset;
     private int _length;
-    private int _requestedSize;
+    private int _allocateSize;
     private int _sizeClass;
     private int _block;
     private long _id;
     private BufferType _bufferType;
-    private bool _tracked;
     private int _state;
 
     // Set first thing by the finalizer: this object's finalization is spent, so it must never be recycled
@@ -74,11 +73,8 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     // nobody else references; kept only to count a stale second Dispose.
     private WeakReference<DirectBufferPool>? _returnedTo;
 
-    // Diagnostics, set only on fresh leases rented while the monitor is on (a reused lease never carries them).
-    private long _rentTimestamp;
-    private string? _context;
-    private InternedStack? _allocationStack;
-    private InternedStack? _disposeStack;
+    // What the tracker knows of a lease rented while the monitor was on; default on reused leases.
+    private LeaseTracking _tracking;
 
     internal DirectBuffer(bool reusable)
     {
@@ -101,7 +97,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         // Interlocked: the store must be visible before the state is read, or a Dispose on another thread and
         // this finalizer could each miss the other (x86 lets a load overtake an earlier store).
         Interlocked.Exchange(ref _finalized, 1);
-        LeaseCache.RefuseOnCurrentThread();
+        LeaseRecycler.RefuseOnCurrentThread();
         if (Volatile.Read(ref _state) != StateRented || _pool is not { } pool)
         {
             return;
@@ -152,35 +148,27 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     internal byte* Pointer => _pointer;
 
+    /// <summary>Gets the address of the buffer's first byte, for records (never dereferenced through this).</summary>
+    internal nint Address => (nint)_pointer;
+
     internal bool IsArrayBacked => _array is not null;
 
-    internal int RequestedSize => _requestedSize;
+    internal int AllocateSize => _allocateSize;
 
     internal int SizeClass => _sizeClass;
 
     internal int Block => _block;
 
-    internal bool IsTracked => _tracked;
-
     internal bool IsReusable { get; }
 
     /// <summary>Gets a value indicating whether this object may go back to the lease cache: it is reusable and its finalizer has not run.</summary>
-    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseCache.Return"/>).</remarks>
+    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseRecycler.Return"/>).</remarks>
     internal bool IsRecyclable => IsReusable && _finalized == 0;
 
     internal bool IsPooled => _block >= 0;
 
-    internal long RentTimestamp => _rentTimestamp;
-
-    internal string? Context => _context;
-
-    internal InternedStack? AllocationStack => _allocationStack;
-
-    internal InternedStack? DisposeStack
-    {
-        get => Volatile.Read(ref _disposeStack);
-        set => Volatile.Write(ref _disposeStack, value);
-    }
+    /// <summary>Gets what the tracker keeps on this lease; only <see cref="BufferTracker"/> uses it.</summary>
+    internal ref LeaseTracking Tracking => ref _tracking;
 
     /// <summary>Gets the buffer as a span.</summary>
     /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
@@ -296,7 +284,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         DirectBufferPool pool,
         byte* pointer,
         int length,
-        int requestedSize,
+        int allocateSize,
         int sizeClass,
         int block,
         long id,
@@ -309,12 +297,12 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         _array = array;
         _arrayOffset = arrayOffset;
         _length = length;
-        _requestedSize = requestedSize;
+        _allocateSize = allocateSize;
         _sizeClass = sizeClass;
         _block = block;
         _id = id;
         _bufferType = bufferType;
-        _tracked = false;
+        Debug.Assert(!_tracking.IsRecorded, "a lease object carries tracking only while its one rent lasts");
 
         // Publish last: a reader that sees Rented sees the fields above.
         Volatile.Write(ref _state, StateRented);
@@ -369,15 +357,6 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     private DirectBufferPool? PoolReturnedTo() =>
         _returnedTo is { } weak && weak.TryGetTarget(out DirectBufferPool? pool) ? pool : null;
-
-    /// <summary>Adds what the monitor knows; called by the pool right after <see cref="Initialize"/>, before anyone else sees the lease.</summary>
-    internal void SetDiagnostics(long rentTimestamp, string? context, bool tracked, InternedStack? allocationStack)
-    {
-        _rentTimestamp = rentTimestamp;
-        _context = context;
-        _tracked = tracked;
-        _allocationStack = allocationStack;
-    }
 
     /// <summary>Called by <see cref="MemoryManager{T}"/>'s own dispose path; routes to <see cref="Dispose()"/>.</summary>
     protected override void Dispose(bool disposing) => Dispose();

@@ -30,16 +30,10 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     private readonly Lock _switchLock = new();
     private readonly TimeProvider _time;
     private readonly ResidentQuery _query;
-    private readonly StackInterner _stacks;
+    private readonly StackCapture? _stackCapture;
     private readonly int _maxRecords;
     private readonly int _stackTraceDepth;
-    private readonly bool _stackTraceFileInfo;
-    private readonly bool _captureDisposeStacks;
     private readonly int _stackTraceSampling;
-
-    // Per-thread countdown for 1-in-N stack sampling: no shared write on the rent path.
-    [ThreadStatic]
-    private static int t_untilNextStack;
 
     private ResidentTable _table = new();
     private volatile bool _enabled;
@@ -55,12 +49,13 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         options ??= new ResidentBufferMonitorOptions();
         _time = options.TimeProvider;
         _query = new ResidentQuery(_time, _time.GetTimestamp(), _time.GetUtcNow());
-        _stacks = new StackInterner(options.MaxStacks);
         _maxRecords = options.MaxRecords;
         _stackTraceDepth = options.StackTraceDepth;
-        _stackTraceFileInfo = options.StackTraceFileInfo;
-        _captureDisposeStacks = options.CaptureDisposeStacks;
         _stackTraceSampling = options.StackTraceSampling;
+        int maxStacks = options.MaxStacks;
+        _stackCapture = _stackTraceDepth == 0
+            ? null
+            : new StackCapture(_stackTraceDepth, _stackTraceSampling, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, () => OnDropped(maxStacks, "distinct stacks"));
         _recordPool = options.RecordPool;
         _logger = options.LoggerFactory.CreateLogger<ResidentBufferMonitor>();
         OffHeapTrackerMetrics.Register(OffHeapTrackerMetrics.GetMeter(options.MeterFactory), this);
@@ -70,8 +65,11 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <remarks>Handlers must be quick and must not block. An exception from a handler is logged by the pool and goes no further.</remarks>
     public event EventHandler<BufferLeak>? LeakDetected;
 
-    /// <summary>Gets the clock records are stamped with.</summary>
-    internal TimeProvider TimeProvider => _time;
+    /// <summary>Gets the clock records are stamped with and ages are measured on (<see cref="ResidentBufferMonitorOptions.TimeProvider"/>).</summary>
+    public TimeProvider TimeProvider => _time;
+
+    /// <summary>Gets what pools capture for this monitor's records, built from the stack options; null when <see cref="ResidentBufferMonitorOptions.StackTraceDepth"/> is 0.</summary>
+    public StackCapture? StackCapture => _stackCapture;
 
     /// <summary>Gets a value indicating whether new buffers are being recorded.</summary>
     public bool IsEnabled => _enabled;
@@ -99,7 +97,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     public long DroppedRecords => Volatile.Read(ref _droppedRecords);
 
     /// <summary>Gets the number of distinct allocation stacks interned.</summary>
-    public int InternedStackCount => _stacks.Count;
+    public int InternedStackCount => _stackCapture?.Count ?? 0;
 
     /// <summary>Replaces the monitor's logger, for a monitor created before logging was configured (such as <see cref="BufferMonitor.Shared"/>).</summary>
     /// <param name="loggerFactory">The factory to create the logger from.</param>
@@ -204,16 +202,13 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
     void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
 
-    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation, out _, out _, out _);
+    bool IBufferMonitor.IsRecording(BufferType bufferType) => _enabled && (bufferType != BufferType.Pool || _recordPool);
 
-    void IBufferMonitor.OnFreed(long id) => Volatile.Read(ref _table).TryRemove(id);
+    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation);
 
-    /// <summary>Lists the records of one pool instance, all ages, oldest first (for <see cref="DirectBufferPool.AssertNoOutstanding"/>).</summary>
-    internal IReadOnlyList<ResidentBuffer> GetResidentOfPool(int poolId) => _query.All(Volatile.Read(ref _table), TimeSpan.Zero, type: null, poolId);
+    void IBufferMonitor.OnReturned(long id) => Volatile.Read(ref _table).TryRemove(id);
 
-    /// <summary>Captures the current stack for a first <c>Dispose</c>, or returns null when that is switched off.</summary>
-    internal InternedStack? CaptureDisposeStack() =>
-        _captureDisposeStacks && _stackTraceDepth > 0 ? _stacks.Capture(_stackTraceDepth, _stackTraceFileInfo) : null;
+    IReadOnlyList<ResidentBuffer> IBufferMonitor.GetOutstanding(int poolId) => _query.All(Volatile.Read(ref _table), TimeSpan.Zero, type: null, poolId);
 
     private static TimeSpan CheckMinAge(TimeSpan? minAge)
     {
@@ -232,16 +227,9 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         return type;
     }
 
-    /// <summary>Records a buffer; runs on the renting thread, inside <c>Rent</c>, so the captured stack shows the caller.</summary>
-    /// <param name="allocation">The buffer.</param>
-    /// <param name="stack">The interned allocation stack, which the pool keeps on the lease for leak and double-dispose reports.</param>
-    /// <param name="context">The ambient context read for the record, so the pool need not read it again.</param>
-    /// <param name="timestamp">The record's timestamp on <see cref="TimeProvider"/>'s clock, or 0 if no record was made.</param>
-    internal bool Record(in BufferAllocation allocation, out InternedStack? stack, out string? context, out long timestamp)
+    /// <summary>Records a buffer, with the stack, context and time the pool captured; runs on the renting thread, inside <c>Rent</c>.</summary>
+    private bool Record(in BufferAllocation allocation)
     {
-        stack = null;
-        context = null;
-        timestamp = 0;
         if (!_enabled || (allocation.BufferType == BufferType.Pool && !_recordPool))
         {
             return false;
@@ -254,29 +242,18 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             return false;
         }
 
-        if (_stackTraceDepth > 0 && IsSampled())
-        {
-            stack = _stacks.Capture(_stackTraceDepth, _stackTraceFileInfo);
-            if (stack is null)
-            {
-                OnDropped(_stacks.MaxStacks, "distinct stacks");
-                return false;
-            }
-        }
-
-        context = BufferContext.Current;
-        timestamp = _time.GetTimestamp();
         var record = new ResidentRecord(
             allocation.Address,
-            timestamp,
-            allocation.RequestedSize,
+            // A caller other than a pool may leave the time out; the record is then stamped now.
+            allocation.Timestamp != 0 ? allocation.Timestamp : _time.GetTimestamp(),
+            allocation.AllocateSize,
             allocation.ActualSize,
             allocation.BufferType,
             Environment.CurrentManagedThreadId,
             allocation.PoolName,
             allocation.PoolId,
-            context,
-            stack);
+            allocation.Context,
+            allocation.Stack);
         if (!table.TryAdd(allocation.Id, record, _maxRecords))
         {
             OnDropped(_maxRecords, "records");
@@ -292,25 +269,6 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             return false;
         }
 
-        return true;
-    }
-
-    private bool IsSampled()
-    {
-        if (_stackTraceSampling == 1)
-        {
-            return true;
-        }
-
-        // The countdown is per thread, not per monitor; a count left by a monitor with a larger N restarts here.
-        int left = t_untilNextStack - 1;
-        if (left > 0 && left < _stackTraceSampling)
-        {
-            t_untilNextStack = left;
-            return false;
-        }
-
-        t_untilNextStack = _stackTraceSampling;
         return true;
     }
 

@@ -8,11 +8,11 @@ namespace OffHeapTracker.Monitoring;
 internal readonly record struct ResidentRecord(
     nint Address,
     long Timestamp,
-    int RequestedSize,
+    int AllocateSize,
     int ActualSize,
     BufferType BufferType,
     int ThreadId,
     string PoolName,
     int PoolId,
     string? Context,
-    InternedStack? Stack);
+    CapturedStackTrace? Stack);

@@ -142,7 +142,8 @@ public sealed class DirectBufferPoolOptions
         }
     }
 
-    /// <summary>Gets or sets the clock used to rate-limit warnings.</summary>
+    /// <summary>Gets or sets the pool's clock: it schedules trim passes (<see cref="TrimAfter"/>), spaces out repeated warnings, and times <see cref="DirectBufferPool.WhenAllReturnedAsync"/>.</summary>
+    /// <remarks>Lease ages and rent times come from the monitor's clock (<see cref="IBufferMonitor.TimeProvider"/>), which stamps its records.</remarks>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     /// <exception cref="ArgumentNullException">The value is null.</exception>
     public TimeProvider TimeProvider

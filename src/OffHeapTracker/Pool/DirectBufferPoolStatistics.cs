@@ -25,8 +25,8 @@ public sealed record DirectBufferPoolStatistics
     /// <summary>Gets the bytes rented since the pool was created (block sizes), a cumulative counter.</summary>
     public long RentedBytes { get; init; }
 
-    /// <summary>Gets the part of <see cref="InUseBytes"/> served by unpooled allocations.</summary>
-    public long UnpooledInUseBytes { get; init; }
+    /// <summary>Gets the part of <see cref="InUseBytes"/> served by fallback allocations (see <see cref="FallbackCount"/>) rather than slabs.</summary>
+    public long FallbackInUseBytes { get; init; }
 
     /// <summary>Gets the slab bytes reserved but not rented: <see cref="ReservedBytes"/> less the pooled part of <see cref="InUseBytes"/>.</summary>
     public long FreeBytes { get; init; }

@@ -49,21 +49,15 @@ internal sealed class PoolThreadState
     /// <summary>Gets the id of the pool this state belongs to: an id, not a reference, so a thread's states never keep a pool alive.</summary>
     public int PoolId { get; }
 
+    /// <summary>Gets the owning thread; once it has exited, nothing writes this state any more.</summary>
     public Thread Thread { get; }
 
     public int[][] Blocks { get; }
 
     public int[] BlockCounts { get; }
 
-    // Single-writer counters (the owning thread); summed by readers. Fields, so callers can use Volatile on them.
-    public long Rents;
-    public long Returns;
-    public long RentedBytes;
-    public long ReturnedBytes;
-    public long UnpooledRentedBytes;
-    public long UnpooledReturnedBytes;
-    public long PoolTypeRentedBytes;
-    public long PoolTypeReturnedBytes;
+    /// <summary>The owning thread's counters; it alone writes them (see <see cref="PoolCounters"/>).</summary>
+    public PoolCounters Counters;
 
     /// <summary>Bytes rented minus returned on this thread since its last flush to the pool's shared in-use total (owner only).</summary>
     public long PendingBytes;
@@ -77,8 +71,11 @@ internal sealed class PoolThreadState
     /// <summary>1 while the pool takes this thread's cached blocks back; the owner then leaves its cache alone.</summary>
     public int Stealing;
 
-    /// <summary><see cref="Rents"/> + <see cref="Returns"/> at the previous trim pass; unchanged means the thread is idle (trimmer only).</summary>
+    /// <summary>Rents + returns at the previous trim pass; unchanged means the thread is idle (trimmer only).</summary>
     public long OperationsAtLastTrim = -1;
+
+    /// <summary>Gets the number of rents and returns so far, to tell an idle thread from a busy one.</summary>
+    public long Operations => Volatile.Read(ref Counters[(int)PoolCounter.Rents]) + Volatile.Read(ref Counters[(int)PoolCounter.Returns]);
 
     public bool TryTakeBlock(int sizeClass, out int block)
     {

@@ -1,17 +1,25 @@
+using OffHeapTracker.Monitoring;
+
 namespace OffHeapTracker;
 
-/// <summary>The hook a <see cref="DirectBufferPool"/> calls when a buffer is rented and when it is returned.</summary>
+/// <summary>What a <see cref="DirectBufferPool"/> reports to when a buffer is rented, returned, or found leaked.</summary>
 /// <remarks>
 /// <para>
 /// The pool reads <see cref="IsEnabled"/> once per rent; when it is false the pool does no other monitor work
-/// for that buffer. When it is true the pool calls <see cref="OnAllocated"/> on the renting thread, inside
-/// <c>Rent</c> (so a stack captured there shows the caller), and, if that returned true,
-/// <see cref="OnFreed"/> exactly once when the buffer is returned, on the returning thread.
+/// for that buffer. When it is true the pool captures what <see cref="StackCapture"/> asks for, stamps the
+/// buffer on <see cref="TimeProvider"/>, reads the ambient context, and calls <see cref="OnAllocated"/> on the
+/// renting thread, inside <c>Rent</c>. If that returned true, it calls <see cref="OnReturned"/> exactly once:
+/// when the buffer is returned (on the returning thread) or found leaked (on the finalizer thread, just before
+/// <see cref="OnLeaked"/>).
+/// </para>
+/// <para>
+/// Everything the pool knows about a buffer travels in <see cref="BufferAllocation"/> and <see cref="BufferLeak"/>,
+/// so a custom monitor gets the same stacks, contexts and times as <see cref="ResidentBufferMonitor"/>. The pool
+/// never calls a monitor for anything else, and a monitor must not call back into the pool.
 /// </para>
 /// <para>
 /// Implementations must be thread-safe. An exception they throw is caught by the pool, logged and counted
 /// (<see cref="DirectBufferPoolStatistics.MonitorErrorCount"/>); it never escapes <c>Rent</c> or <c>Dispose</c>.
-/// An implementation must not call back into the pool.
 /// </para>
 /// </remarks>
 public interface IBufferMonitor
@@ -19,19 +27,38 @@ public interface IBufferMonitor
     /// <summary>Gets a value indicating whether the monitor wants to hear of new buffers.</summary>
     bool IsEnabled { get; }
 
+    /// <summary>Gets what the pool captures with each buffer it reports here.</summary>
+    /// <value>The default is null: no stacks. Return the same instance every time; it holds the table of distinct stacks.</value>
+    StackCapture? StackCapture => null;
+
+    /// <summary>Gets the clock <see cref="BufferAllocation.Timestamp"/> is read from and leak ages are measured with.</summary>
+    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    TimeProvider TimeProvider => TimeProvider.System;
+
+    /// <summary>Says whether buffers of a type are recorded now, so the pool captures nothing for a buffer the monitor would refuse.</summary>
+    /// <param name="bufferType">The type declared at rent.</param>
+    /// <returns>True if <see cref="OnAllocated"/> may record such a buffer. The default is true.</returns>
+    bool IsRecording(BufferType bufferType) => true;
+
     /// <summary>Called when a buffer is rented while <see cref="IsEnabled"/> is true.</summary>
-    /// <param name="allocation">What was rented.</param>
-    /// <returns>True if the monitor recorded the buffer and wants <see cref="OnFreed"/> when it comes back.</returns>
+    /// <param name="allocation">What was rented, with its stack, context and time.</param>
+    /// <returns>True if the monitor recorded the buffer and wants <see cref="OnReturned"/> when it comes back.</returns>
     bool OnAllocated(in BufferAllocation allocation);
 
-    /// <summary>Called when a buffer for which <see cref="OnAllocated"/> returned true is returned to its pool, or collected without being returned.</summary>
+    /// <summary>Called once for a buffer for which <see cref="OnAllocated"/> returned true, when it is returned to its pool or found leaked.</summary>
     /// <param name="id">The buffer's <see cref="DirectBuffer.Id"/>.</param>
-    void OnFreed(long id);
+    void OnReturned(long id);
 
     /// <summary>Called on the finalizer thread when a lease was garbage-collected without <c>Dispose</c>.</summary>
-    /// <param name="leak">What is known of the lease. If the monitor recorded it, <see cref="OnFreed"/> has already been called for it.</param>
+    /// <param name="leak">What is known of the lease. If the monitor recorded it, <see cref="OnReturned"/> has already been called for it.</param>
     /// <remarks>The default implementation does nothing. Implementations must be quick and must not block: they run on the finalizer thread.</remarks>
     void OnLeaked(BufferLeak leak)
     {
     }
+
+    /// <summary>Lists the buffers of one pool this monitor holds a record of, of any age, oldest first.</summary>
+    /// <param name="poolId">The pool's <see cref="DirectBufferPool.Id"/>.</param>
+    /// <returns>The records; the default is none.</returns>
+    /// <remarks><see cref="DirectBufferPool.AssertNoOutstanding"/> and the timeout of <see cref="DirectBufferPool.WhenAllReturnedAsync"/> list these with their stacks.</remarks>
+    IReadOnlyList<ResidentBuffer> GetOutstanding(int poolId) => [];
 }

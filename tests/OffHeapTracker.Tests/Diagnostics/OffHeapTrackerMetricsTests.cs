@@ -49,7 +49,7 @@ public sealed class OffHeapTrackerMetricsTests
         Assert.Equal(8 << 20, Value("offheaptracker.pool.capacity"));
         Assert.Equal(3L << 20, Value("offheaptracker.pool.reserved")); // 4 KiB, 1 KiB and 512 B classes
         // The dropped lease's 4 KiB block is kept out of circulation: still in use, and counted as leaked.
-        Assert.Equal((3L << 20) - (4 * 4096) - 1024, Value("offheaptracker.pool.pooled"));
+        Assert.Equal((3L << 20) - (4 * 4096) - 1024, Value("offheaptracker.pool.free"));
         Assert.Equal(1024, Value("offheaptracker.pool.in_use", ("offheaptracker.buffer.type", "pool")));
         Assert.Equal((4 * 4096) + 10_000, Value("offheaptracker.pool.in_use", ("offheaptracker.buffer.type", "normal")));
         Assert.Equal(4096, Value("offheaptracker.leak.in_use"));
@@ -60,7 +60,7 @@ public sealed class OffHeapTrackerMetricsTests
         Assert.Equal(5, Value("offheaptracker.monitor.resident"));
         Assert.Equal(0, Value("offheaptracker.monitor.dropped"));
 
-        foreach (string bytes in new[] { "capacity", "reserved", "pooled", "in_use", "rented", "trimmed" })
+        foreach (string bytes in new[] { "capacity", "reserved", "free", "in_use", "rented", "trimmed" })
         {
             Assert.Equal("By", Unit("offheaptracker.pool." + bytes));
         }

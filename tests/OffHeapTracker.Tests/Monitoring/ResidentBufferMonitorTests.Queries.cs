@@ -71,16 +71,18 @@ public sealed partial class ResidentBufferMonitorTests
     [Fact]
     public void GetLeakSites_AllocatesPerSite_NotPerRecord()
     {
-        ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time, o => o.StackTraceSampling = 7);
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time);
         for (long id = 1; id <= 100_000; id++)
         {
+            // One record in seven carries a stack, as a pool sampling 1 in 7 would pass them: the rest form the no-stack site.
+            bool sampled = id % 7 == 0;
             if (id % 2 == 0)
             {
-                RecordFromSiteA(monitor, id);
+                RecordFromSiteA(monitor, id, sampled);
             }
             else
             {
-                RecordFromSiteB(monitor, id);
+                RecordFromSiteB(monitor, id, sampled);
             }
         }
 
@@ -114,12 +116,16 @@ public sealed partial class ResidentBufferMonitorTests
         }
     }
 
-    private static void Record(ResidentBufferMonitor monitor, long id) =>
-        Assert.True(((IBufferMonitor)monitor).OnAllocated(new BufferAllocation(id, (nint)(0x10000 + (id * 64)), 64, 64, BufferType.Normal, "fill", IsPooled: true)));
+    // Called directly, as a pool's tracker would: the stack comes from the monitor's own capture policy.
+    private static void Record(ResidentBufferMonitor monitor, long id, bool withStack = true) =>
+        Assert.True(((IBufferMonitor)monitor).OnAllocated(new BufferAllocation(id, (nint)(0x10000 + (id * 64)), 64, 64, BufferType.Normal, "fill", IsPooled: true)
+        {
+            Stack = withStack ? monitor.StackCapture?.Capture() : null,
+        }));
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RecordFromSiteA(ResidentBufferMonitor monitor, long id) => Record(monitor, id);
+    private static void RecordFromSiteA(ResidentBufferMonitor monitor, long id, bool withStack) => Record(monitor, id, withStack);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RecordFromSiteB(ResidentBufferMonitor monitor, long id) => Record(monitor, id);
+    private static void RecordFromSiteB(ResidentBufferMonitor monitor, long id, bool withStack) => Record(monitor, id, withStack);
 }

@@ -13,7 +13,7 @@ internal sealed class ThrowingMonitor : IBufferMonitor
         throw new InvalidOperationException("monitor failure on allocate");
     }
 
-    public void OnFreed(long id) => throw new InvalidOperationException("monitor failure on free");
+    public void OnReturned(long id) => throw new InvalidOperationException("monitor failure on free");
 }
 
 /// <summary>A monitor that records every call, to check what the pool tells it.</summary>
@@ -37,7 +37,7 @@ internal sealed class RecordingMonitor : IBufferMonitor
         return Accept;
     }
 
-    public void OnFreed(long id)
+    public void OnReturned(long id)
     {
         lock (Frees)
         {
@@ -53,5 +53,5 @@ internal sealed class ThrowingSwitchMonitor : IBufferMonitor
 
     public bool OnAllocated(in BufferAllocation allocation) => throw new InvalidOperationException("must not be called");
 
-    public void OnFreed(long id) => throw new InvalidOperationException("must not be called");
+    public void OnReturned(long id) => throw new InvalidOperationException("must not be called");
 }

@@ -51,7 +51,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
     public List<LeakSite> Sites(ResidentTable table, TimeSpan minAge, BufferType? type, int top)
     {
         long now = time.GetTimestamp();
-        var byStack = new Dictionary<InternedStack, SiteTally>(ReferenceEqualityComparer.Instance);
+        var byStack = new Dictionary<CapturedStackTrace, SiteTally>(ReferenceEqualityComparer.Instance);
         SiteTally? noStack = null;
         foreach (KeyValuePair<long, ResidentRecord> row in table.Records)
         {
@@ -81,7 +81,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             byText[LeakSite.NoStack] = noStack;
         }
 
-        foreach ((InternedStack stack, SiteTally tally) in byStack)
+        foreach ((CapturedStackTrace stack, SiteTally tally) in byStack)
         {
             string text = stack.Text.Length > 0 ? stack.Text : LeakSite.NoStack;
             if (byText.TryGetValue(text, out SiteTally? same))
@@ -147,7 +147,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
         AliveSeconds = time.GetElapsedTime(record.Timestamp, now).TotalSeconds,
         StackTrace = record.Stack?.Text ?? string.Empty,
         BufferType = record.BufferType,
-        AllocateSize = record.RequestedSize,
+        AllocateSize = record.AllocateSize,
         ActualSize = record.ActualSize,
         AllocateTime = originTime + time.GetElapsedTime(originTimestamp, record.Timestamp),
         Context = record.Context,

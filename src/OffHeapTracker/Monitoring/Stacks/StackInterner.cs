@@ -4,7 +4,7 @@ using System.Reflection;
 
 namespace OffHeapTracker.Monitoring;
 
-/// <summary>Captures allocation stacks as frames and shares one <see cref="InternedStack"/> per distinct stack.</summary>
+/// <summary>The table behind <see cref="StackCapture"/>: captures stacks as frames and shares one <see cref="CapturedStackTrace"/> per distinct stack.</summary>
 /// <remarks>
 /// Identity is (method, IL offset) per frame, hashed to 64 bits; a hash hit is confirmed frame by frame, and on a
 /// true collision the newcomer gets its own unshared entry. Bounded: past <c>maxStacks</c> distinct stacks a
@@ -14,7 +14,7 @@ internal sealed class StackInterner(int maxStacks)
 {
     private static readonly Assembly s_ownAssembly = typeof(StackInterner).Assembly;
 
-    private readonly ConcurrentDictionary<long, InternedStack> _stacks = new();
+    private readonly ConcurrentDictionary<long, CapturedStackTrace> _stacks = new();
     private int _count;
 
     public int Count => Volatile.Read(ref _count);
@@ -23,7 +23,7 @@ internal sealed class StackInterner(int maxStacks)
 
     /// <summary>Captures the current stack, skipping OffHeapTracker's frames so the first frame is the renter's caller.</summary>
     /// <returns>The shared stack, or null if it is new and the table is full.</returns>
-    public InternedStack? Capture(int depth, bool fileInfo)
+    public CapturedStackTrace? Capture(int depth, bool fileInfo)
     {
         var trace = new StackTrace(1, fileInfo);
         int total = trace.FrameCount;
@@ -44,9 +44,9 @@ internal sealed class StackInterner(int maxStacks)
             hash = Mix(hash, frame.GetILOffset());
         }
 
-        if (_stacks.TryGetValue(hash, out InternedStack? existing))
+        if (_stacks.TryGetValue(hash, out CapturedStackTrace? existing))
         {
-            return existing.SameFramesAs(frames) ? existing : new InternedStack(frames, hash);
+            return existing.SameFramesAs(frames) ? existing : new CapturedStackTrace(frames, hash);
         }
 
         if (Interlocked.Increment(ref _count) > maxStacks)
@@ -55,8 +55,8 @@ internal sealed class StackInterner(int maxStacks)
             return null;
         }
 
-        var created = new InternedStack(frames, hash);
-        InternedStack winner = _stacks.GetOrAdd(hash, created);
+        var created = new CapturedStackTrace(frames, hash);
+        CapturedStackTrace winner = _stacks.GetOrAdd(hash, created);
         if (!ReferenceEquals(winner, created))
         {
             // Another thread interned the same hash first; our slot in the count was not used.

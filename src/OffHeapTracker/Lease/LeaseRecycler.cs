@@ -6,7 +6,7 @@ namespace OffHeapTracker;
 /// <summary>Reuses lease objects while the monitor is off, so renting allocates nothing, without reusing one too soon.</summary>
 /// <remarks>
 /// <para>
-/// Each thread keeps a first-in-first-out ring of the lease objects it returned, and hands one out again only
+/// Each thread keeps a first-in-first-out ring (in its <see cref="ThreadRoot"/>) of the lease objects it returned, and hands one out again only
 /// once <see cref="Quarantine"/> newer ones sit behind it. So after a thread disposes a lease, that object is
 /// not rented again until the same thread has returned 16 more. A second <c>Dispose</c> on the disposing thread
 /// before then finds the object still returned, and it is caught and ignored. It can never free a block that
@@ -21,7 +21,7 @@ namespace OffHeapTracker;
 /// thread and return on another, as socket code does.
 /// </para>
 /// </remarks>
-internal static class LeaseCache
+internal static class LeaseRecycler
 {
     public const int Quarantine = 16;
 
@@ -31,12 +31,9 @@ internal static class LeaseCache
 
     private static readonly DefaultObjectPool<DirectBuffer> s_shared = new(new Policy(), SharedCapacity);
 
-    [ThreadStatic]
-    private static Ring? t_ring;
-
-    public static DirectBuffer Rent()
+    public static DirectBuffer Rent(ThreadRoot thread)
     {
-        Ring? ring = t_ring;
+        Ring? ring = thread.Leases;
         while (ring is not null && ring.Count > Quarantine)
         {
             DirectBuffer cached = ring.TakeOldest();
@@ -65,11 +62,11 @@ internal static class LeaseCache
     /// is known, its finalizer still runs before or after it is lent: before, <see cref="Rent"/> drops it; after,
     /// the finalizer finds it rented and defers, so it stays armed.
     /// </remarks>
-    public static bool Return(DirectBuffer lease)
+    public static bool Return(DirectBuffer lease, ThreadRoot thread)
     {
         Debug.Assert(lease.IsRecyclable, "a finalized or fresh lease object must never be recycled");
-        // One thread-static read: the finalizer thread's ring is the refusing one (see RefuseOnCurrentThread).
-        Ring ring = t_ring ??= new Ring();
+        // The finalizer thread's ring is the refusing one (see RefuseOnCurrentThread).
+        Ring ring = thread.Leases ??= new Ring();
         if (ring.Refuses)
         {
             return false;
@@ -94,16 +91,17 @@ internal static class LeaseCache
     /// </remarks>
     public static void RefuseOnCurrentThread()
     {
-        if (t_ring is not { Refuses: true })
+        ThreadRoot thread = ThreadRoot.Current;
+        if (thread.Leases is not { Refuses: true })
         {
             // The objects its ring may already hold were recycled before the thread was known; Rent drops any
             // whose finalizer has run, so letting them go with the ring loses nothing but the objects.
-            t_ring = new Ring(refuses: true);
+            thread.Leases = new Ring(refuses: true);
         }
     }
 
-    /// <summary>A fixed ring buffer; only its own thread touches it.</summary>
-    private sealed class Ring(bool refuses = false)
+    /// <summary>A fixed ring buffer, kept in <see cref="ThreadRoot.Leases"/>; only its own thread touches it.</summary>
+    internal sealed class Ring(bool refuses = false)
     {
         private readonly DirectBuffer?[] _items = new DirectBuffer?[refuses ? 0 : Capacity];
         private int _oldest;

@@ -1,0 +1,250 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using OffHeapTracker.Diagnostics;
+using OffHeapTracker.Monitoring;
+
+namespace OffHeapTracker;
+
+/// <summary>The one connection between a pool and its monitor: the pool calls it on rent, return, leak and double dispose, and only it knows about stacks, contexts, times and the monitor.</summary>
+/// <remarks>
+/// <para>
+/// One per pool. It reads the monitor's switch, captures what the monitor's <see cref="StackCapture"/> asks
+/// for, stamps leases on the monitor's clock, and reports every event through <see cref="IBufferMonitor"/>
+/// alone, so a custom monitor gets exactly what the built-in one gets. It also owns the counters and the
+/// rate-limited warnings of those events.
+/// </para>
+/// <para>
+/// Nothing here may make <c>Rent</c> or <c>Dispose</c> throw: every call into the monitor or the logger is
+/// caught, counted in <see cref="MonitorErrorCount"/> and logged.
+/// </para>
+/// </remarks>
+internal sealed partial class BufferTracker
+{
+    private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
+
+    private readonly IBufferMonitor _monitor;
+    private readonly string _poolName;
+    private readonly int _poolId;
+    private readonly ILogger _logger;
+    private readonly WarningRateLimiter _doubleDisposeWarnings;
+    private readonly WarningRateLimiter _leakWarnings;
+    private long _doubleDisposeCount;
+    private long _monitorErrorCount;
+    private long _leakedCount;
+
+    /// <param name="monitor">The monitor to report to.</param>
+    /// <param name="poolName">The pool's name, for records and logs.</param>
+    /// <param name="poolId">The pool's instance number, for records.</param>
+    /// <param name="logger">The pool's logger.</param>
+    /// <param name="warningClock">The pool's clock, which spaces out repeated warnings.</param>
+    public BufferTracker(IBufferMonitor monitor, string poolName, int poolId, ILogger logger, TimeProvider warningClock)
+    {
+        _monitor = monitor;
+        _poolName = poolName;
+        _poolId = poolId;
+        _logger = logger;
+        _doubleDisposeWarnings = new WarningRateLimiter(warningClock, s_warningInterval);
+        _leakWarnings = new WarningRateLimiter(warningClock, s_warningInterval);
+    }
+
+    public IBufferMonitor Monitor => _monitor;
+
+    public long DoubleDisposeCount => Volatile.Read(ref _doubleDisposeCount);
+
+    public long MonitorErrorCount => Volatile.Read(ref _monitorErrorCount);
+
+    public long LeakedCount => Volatile.Read(ref _leakedCount);
+
+    /// <summary>Reads the monitor's switch, once per rent; a monitor that throws counts as off, so <c>Rent</c> never throws for it.</summary>
+    public bool IsMonitorEnabled()
+    {
+        try
+        {
+            return _monitor.IsEnabled;
+        }
+        catch (Exception ex)
+        {
+            OnMonitorFailed(ex, nameof(IBufferMonitor.IsEnabled), bufferId: 0);
+            return false;
+        }
+    }
+
+    /// <summary>Stamps, captures and records a fresh lease rented while the monitor is on. Runs on the renting thread, inside <c>Rent</c>, before anyone else can see the lease.</summary>
+    /// <param name="lease">The lease, initialized and not yet handed out.</param>
+    /// <param name="sampler">The renting thread's sampling countdowns, created on first use.</param>
+    public void OnRented(DirectBuffer lease, ref StackSampler? sampler)
+    {
+        ref LeaseTracking tracking = ref lease.Tracking;
+        try
+        {
+            // Stamped even when the monitor will not record the lease: a leak report then still says its age and context.
+            tracking.Timestamp = _monitor.TimeProvider.GetTimestamp();
+            tracking.Context = BufferContext.Current;
+            if (!_monitor.IsRecording(lease.BufferType))
+            {
+                return;
+            }
+
+            CapturedStackTrace? stack = null;
+            if (_monitor.StackCapture is { } capture && (sampler ??= new StackSampler()).ShouldCapture(capture))
+            {
+                stack = capture.Capture();
+                if (stack is null)
+                {
+                    // The table of distinct stacks is full: the policy counted the refusal, and the buffer goes
+                    // unrecorded rather than recorded without the one thing that would explain it.
+                    return;
+                }
+            }
+
+            var allocation = new BufferAllocation(
+                lease.Id, lease.Address, lease.AllocateSize, lease.Length, lease.BufferType, _poolName, lease.IsPooled)
+            {
+                PoolId = _poolId,
+                Timestamp = tracking.Timestamp,
+                Context = tracking.Context,
+                Stack = stack,
+            };
+            tracking.AllocationStack = stack;
+            tracking.IsRecorded = _monitor.OnAllocated(in allocation);
+        }
+        catch (Exception ex)
+        {
+            OnMonitorFailed(ex, nameof(IBufferMonitor.OnAllocated), lease.Id);
+        }
+    }
+
+    /// <summary>Tells the monitor a recorded lease came back; called once, by the thread that won the lease's dispose.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnReturned(DirectBuffer lease)
+    {
+        // Inlined into every return: one field read when the lease was rented while the monitor was off.
+        if (lease.Tracking.IsRecorded)
+        {
+            OnRecordedReturned(lease);
+        }
+    }
+
+    private void OnRecordedReturned(DirectBuffer lease)
+    {
+        ref LeaseTracking tracking = ref lease.Tracking;
+        try
+        {
+            // Kept on the lease (never in the monitor) so a later double dispose can say where the first was.
+            // Only for leases whose allocation stack was sampled: sampling must bound the dispose cost too.
+            if (tracking.AllocationStack is not null && _monitor.StackCapture is { DisposeStacks: true } capture)
+            {
+                Volatile.Write(ref tracking.DisposeStack, capture.Capture());
+            }
+
+            _monitor.OnReturned(lease.Id);
+        }
+        catch (Exception ex)
+        {
+            OnMonitorFailed(ex, nameof(IBufferMonitor.OnReturned), lease.Id);
+        }
+    }
+
+    /// <summary>Counts and reports a second dispose of a returned lease; the call itself was ignored.</summary>
+    public void OnDoubleDispose(DirectBuffer lease)
+    {
+        Interlocked.Increment(ref _doubleDisposeCount);
+        try
+        {
+            if (!_logger.IsEnabled(LogLevel.Warning) || !_doubleDisposeWarnings.ShouldLog(out long sinceLast))
+            {
+                return;
+            }
+
+            const string NotCaptured = "(not captured: the lease was rented while the monitor was off, or its stack was not sampled)";
+            ref LeaseTracking tracking = ref lease.Tracking;
+            // Rare and rate-limited, so captured whether or not the allocation stack was sampled.
+            CapturedStackTrace? secondDispose = _monitor.StackCapture is { DisposeStacks: true } capture ? capture.Capture() : null;
+            Log.DoubleDispose(
+                _logger,
+                lease.Id,
+                _poolName,
+                sinceLast,
+                tracking.AllocationStack?.Text ?? NotCaptured,
+                Volatile.Read(ref tracking.DisposeStack)?.Text ?? NotCaptured,
+                secondDispose?.Text ?? NotCaptured);
+        }
+        catch (Exception ex)
+        {
+            OnMonitorFailed(ex, "double-dispose report", lease.Id);
+        }
+    }
+
+    /// <summary>Counts, logs and reports a lease its finalizer found undisposed. Runs on the finalizer thread and never throws.</summary>
+    /// <param name="lease">The lease.</param>
+    /// <param name="reclaimed">True if the pool took the block back; false if it keeps it out of circulation.</param>
+    public void OnLeaked(DirectBuffer lease, bool reclaimed)
+    {
+        Interlocked.Increment(ref _leakedCount);
+        try
+        {
+            ref LeaseTracking tracking = ref lease.Tracking;
+            TimeSpan? age = tracking.Timestamp != 0 ? _monitor.TimeProvider.GetElapsedTime(tracking.Timestamp) : null;
+            var leak = new BufferLeak
+            {
+                Id = lease.Id,
+                PoolName = _poolName,
+                AllocateSize = lease.AllocateSize,
+                ActualSize = lease.Length,
+                BufferType = lease.BufferType,
+                Age = age,
+                Context = tracking.Context,
+                StackTrace = tracking.AllocationStack?.Text,
+            };
+
+            if (tracking.IsRecorded)
+            {
+                _monitor.OnReturned(lease.Id);
+            }
+
+            if (_logger.IsEnabled(LogLevel.Warning) && _leakWarnings.ShouldLog(out long sinceLast))
+            {
+                Log.BufferLeaked(
+                    _logger,
+                    leak.Id,
+                    _poolName,
+                    leak.ActualSize,
+                    leak.BufferType,
+                    age is { } a ? $"{a.TotalSeconds:0.000} s" : "an unknown time (rented while the monitor was off)",
+                    leak.Context ?? "none",
+                    reclaimed
+                        ? "its memory went back to the pool (ReclaimLeakedBuffers is on)"
+                        : "its block is kept out of circulation, because a span or pointer taken from it may still be in use",
+                    sinceLast,
+                    leak.StackTrace ?? "(not captured: enable the monitor to record allocation stacks)");
+            }
+
+            _monitor.OnLeaked(leak);
+        }
+        catch (Exception ex)
+        {
+            Interlocked.Increment(ref _monitorErrorCount);
+            try
+            {
+                Log.LeakHandlerFailed(_logger, ex, lease.Id);
+            }
+            catch
+            {
+                // The finalizer thread must survive a failing logger too.
+            }
+        }
+    }
+
+    private void OnMonitorFailed(Exception exception, string operation, long bufferId)
+    {
+        Interlocked.Increment(ref _monitorErrorCount);
+        try
+        {
+            Log.MonitorFailed(_logger, exception, operation, bufferId, _poolName);
+        }
+        catch (Exception)
+        {
+            // Counted above; a failing logger must not make Rent or Dispose throw either.
+        }
+    }
+}

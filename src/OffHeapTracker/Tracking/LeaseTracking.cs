@@ -1,0 +1,26 @@
+using OffHeapTracker.Monitoring;
+
+namespace OffHeapTracker;
+
+/// <summary>What the tracker keeps on a lease rented while the monitor was on; only <see cref="BufferTracker"/> reads or writes it.</summary>
+/// <remarks>
+/// Lives inline in the lease (no allocation), and only on fresh leases: a reused lease is rented while the
+/// monitor is off and keeps this at its default. The lease itself never looks inside.
+/// </remarks>
+internal struct LeaseTracking
+{
+    /// <summary>When the lease was rented, on the monitor's clock; 0 when it was rented while the monitor was off.</summary>
+    public long Timestamp;
+
+    /// <summary>The ambient context at rent.</summary>
+    public string? Context;
+
+    /// <summary>The allocation stack, when the buffer was sampled.</summary>
+    public CapturedStackTrace? AllocationStack;
+
+    /// <summary>The stack of the first Dispose, when the monitor asks for dispose stacks. Written by the returning thread, read by a later double dispose on any thread: accessed with <see cref="Volatile"/>.</summary>
+    public CapturedStackTrace? DisposeStack;
+
+    /// <summary>True when the monitor recorded the lease and is owed <see cref="IBufferMonitor.OnReturned"/>.</summary>
+    public bool IsRecorded;
+}
