@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using OffHeapTracker.Monitoring;
+
+namespace OffHeapTracker.Tests.Monitoring.Stacks;
+
+public sealed class StackCaptureTests
+{
+    [Fact]
+    public void SameCallSite_SharesOneInstance_AnotherSiteGetsItsOwn()
+    {
+        var capture = new StackCapture();
+
+        // One call site in a loop: identity is (method, IL offset) of every frame, the caller's included.
+        var sameSite = new List<CapturedStackTrace?>();
+        for (int i = 0; i < 2; i++)
+        {
+            sameSite.Add(CaptureAtSiteA(capture));
+        }
+
+        CapturedStackTrace? first = sameSite[0];
+        CapturedStackTrace? other = CaptureAtSiteB(capture);
+
+        Assert.NotNull(first);
+        Assert.Same(first, sameSite[1]);
+        Assert.NotSame(first, other);
+        Assert.Equal(2, capture.Count);
+    }
+
+    [Fact]
+    public void FirstFrame_IsTheCaller_NotOffHeapTracker()
+    {
+        CapturedStackTrace? stack = CaptureAtSiteA(new StackCapture(depth: 3));
+
+        Assert.NotNull(stack);
+        Assert.Equal(3, stack.Frames.Count);
+        Assert.StartsWith("OffHeapTracker.Tests.Monitoring.Stacks.StackCaptureTests.CaptureAtSiteA", stack.Text, StringComparison.Ordinal);
+        Assert.Equal(stack.Text, stack.ToString());
+    }
+
+    [Fact]
+    public void BeyondMaxStacks_ANewStackIsRefusedAndCounted_AKnownOneStillShared()
+    {
+        var capture = new StackCapture(maxStacks: 1);
+        var atSiteA = new List<CapturedStackTrace?>();
+        var atSiteB = new List<CapturedStackTrace?>();
+        for (int i = 0; i < 2; i++)
+        {
+            atSiteA.Add(CaptureAtSiteA(capture));
+            atSiteB.Add(CaptureAtSiteB(capture));
+        }
+
+        Assert.NotNull(atSiteA[0]);
+        Assert.Same(atSiteA[0], atSiteA[1]);
+        Assert.All(atSiteB, Assert.Null);
+        Assert.Equal(2, capture.RefusedCount);
+        Assert.Equal(1, capture.Count);
+    }
+
+    public static TheoryData<int, int, int, string> OutOfRange => new()
+    {
+        { 0, 1, 1, "depth" },
+        { StackCapture.MaxDepth + 1, 1, 1, "depth" },
+        { 16, 0, 1, "sampling" },
+        { 16, 1_000_001, 1, "sampling" },
+        { 16, 1, 0, "maxStacks" },
+    };
+
+    [Theory]
+    [MemberData(nameof(OutOfRange))]
+    public void ArgumentsOutOfRange_ThrowNamingTheParameterAndTheRange(int depth, int sampling, int maxStacks, string parameter)
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new StackCapture(depth, sampling, maxStacks: maxStacks));
+
+        Assert.Equal(parameter, error.ParamName);
+        Assert.Contains("between", error.Message, StringComparison.Ordinal);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static CapturedStackTrace? CaptureAtSiteA(StackCapture capture) => capture.Capture();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static CapturedStackTrace? CaptureAtSiteB(StackCapture capture) => capture.Capture();
+}
