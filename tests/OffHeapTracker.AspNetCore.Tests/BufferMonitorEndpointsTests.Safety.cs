@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using OffHeapTracker.AspNetCore.Tests.Support;
 using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.AspNetCore.Tests;

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using OffHeapTracker.AspNetCore;
+using OffHeapTracker.AspNetCore.Tests.Support;
 using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.AspNetCore.Tests;

@@ -2,6 +2,7 @@ using System.Buffers;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using OffHeapTracker.AspNetCore.Tests.Support;
 
 namespace OffHeapTracker.AspNetCore.Tests;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Runtime.CompilerServices;
+using OffHeapTracker.AspNetCore.Tests.Support;
 using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.AspNetCore.Tests;

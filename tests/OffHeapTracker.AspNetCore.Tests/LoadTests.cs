@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using OffHeapTracker.AspNetCore.Tests.Support;
 using OffHeapTracker.Monitoring;
 using Xunit.Abstractions;
 
