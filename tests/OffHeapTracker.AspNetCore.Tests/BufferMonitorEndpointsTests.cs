@@ -40,15 +40,11 @@ public sealed partial class BufferMonitorEndpointsTests
 
         // The handler has not read the body: the first 10,000 bytes wait in Kestrel's input pipe, in buffers
         // rented from the pool Kestrel created.
-        await firstChunkSent.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        List<ResidentBuffer> kestrel = [];
-        for (int i = 0; i < 250 && kestrel.Count == 0; i++)
-        {
-            await Task.Delay(20);
-            kestrel = [.. app.Monitor.GetResident(TimeSpan.Zero).Where(r => r.PoolName == "kestrel")];
-        }
-
-        Assert.NotEmpty(kestrel);
+        await firstChunkSent.Task.WaitAsync(Eventually.Patience);
+        await Eventually.WaitForAsync(
+            () => app.Monitor.GetResident(TimeSpan.Zero).Where(r => r.PoolName == "kestrel").ToList(),
+            rows => rows.Count > 0,
+            "a resident record from a pool named kestrel");
         app.ReleaseHeld.SetResult();
         finish.SetResult();
         using HttpResponseMessage response = await upload;
