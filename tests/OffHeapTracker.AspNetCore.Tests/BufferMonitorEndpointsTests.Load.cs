@@ -6,8 +6,8 @@ using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.AspNetCore.Tests;
 
-/// <summary>Report endpoints over a large table while the application serves traffic: memory stays bounded.</summary>
-public sealed partial class LoadTests
+// Reports over a large table while the application serves traffic: memory stays bounded.
+public sealed partial class BufferMonitorEndpointsTests
 {
     private const int Records = 300_000;
     private const int ReportClients = 8;

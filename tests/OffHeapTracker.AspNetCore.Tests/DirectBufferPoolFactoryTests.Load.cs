@@ -1,14 +1,12 @@
 using System.Net;
 using System.Text;
-using Microsoft.Extensions.DependencyInjection;
 using OffHeapTracker.AspNetCore.Tests.Support;
 using OffHeapTracker.Monitoring;
-using Xunit.Abstractions;
 
 namespace OffHeapTracker.AspNetCore.Tests;
 
-[Collection(KestrelHosts.Name)]
-public sealed partial class LoadTests(ITestOutputHelper output)
+// Kestrel on the factory's pools under many concurrent clients: every request answered, every buffer back.
+public sealed partial class DirectBufferPoolFactoryTests
 {
     private const int Clients = 50;
     private const int RequestsPerClient = 100;
@@ -54,7 +52,7 @@ public sealed partial class LoadTests(ITestOutputHelper output)
         Assert.True(wrong.IsEmpty, $"{wrong.Count} of {Clients * RequestsPerClient} responses were wrong:\n{string.Join("\n", wrong.Take(10))}");
 
         // The client is disposed, so its connections are closed; Kestrel returns their buffers as it notices.
-        List<DirectBufferPool> kestrel = [.. app.App.Services.GetRequiredService<DirectBufferPoolFactory>().Pools.Where(p => p.Name == "kestrel")];
+        List<DirectBufferPool> kestrel = [.. Factory(app).Pools.Where(p => p.Name == "kestrel")];
         Assert.NotEmpty(kestrel);
         foreach (DirectBufferPool pool in kestrel)
         {

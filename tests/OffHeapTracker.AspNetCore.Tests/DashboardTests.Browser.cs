@@ -6,16 +6,15 @@ using OffHeapTracker.AspNetCore.Tests.Support;
 
 namespace OffHeapTracker.AspNetCore.Tests;
 
-/// <summary>The dashboard in a real browser: Debian's Chromium, driven by Playwright.</summary>
-[Collection(KestrelHosts.Name)]
-public sealed class DashboardBrowserTests
+// The dashboard in a real browser: Debian's Chromium, driven by Playwright.
+public sealed partial class DashboardTests
 {
     private const string Chromium = "/usr/bin/chromium";
     private const string Hostile = "<img src=x onerror=alert(1)>";
 
     [Fact]
     [Trait("Category", "Browser")]
-    public async Task Dashboard_Renders_Toggles_AndShowsHostileTextLiterally()
+    public async Task InChromium_ShowsPoolsResidentSitesAndChart_TogglesTheMonitor_AndShowsHostileTextLiterally()
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: install Debian's chromium package (.ci/run does).");
         await using TestApp app = await TestApp.StartAsync();
