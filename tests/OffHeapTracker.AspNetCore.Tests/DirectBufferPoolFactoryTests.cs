@@ -118,6 +118,18 @@ public sealed partial class DirectBufferPoolFactoryTests(ITestOutputHelper outpu
     }
 
     [Fact]
+    public void Pools_LeavesOutAPoolItsOwnerDisposed()
+    {
+        using var factory = new DirectBufferPoolFactory(null, NullLoggerFactory.Instance);
+        var disposed = (DirectBufferPool)factory.Create(new MemoryPoolOptions { Owner = "a" });
+        using var kept = (DirectBufferPool)factory.Create(new MemoryPoolOptions { Owner = "b" });
+
+        disposed.Dispose();
+
+        Assert.Equal([kept], factory.Pools);
+    }
+
+    [Fact]
     public void Dispose_DisposesEveryPoolCreated_AndLaterCreatesThrow()
     {
         var factory = new DirectBufferPoolFactory(null, NullLoggerFactory.Instance);
