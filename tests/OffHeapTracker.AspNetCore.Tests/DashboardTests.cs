@@ -32,7 +32,7 @@ public sealed partial class DashboardTests
         Assert.DoesNotContain("http://", html, StringComparison.Ordinal);
         Assert.DoesNotContain("https://", html, StringComparison.Ordinal);
 
-        // The policy allows one hashed script and one hashed style: event-handler and style attributes would not run.
+        // The policy allows one hashed script and one hashed style, so the browser would block event-handler and style attributes.
         Assert.DoesNotMatch(@"<[^>]+\son[a-z]+\s*=", html);
         Assert.DoesNotMatch(@"<[^>]+\sstyle\s*=", html);
     }
