@@ -73,6 +73,8 @@ internal sealed class BufferMonitorEndpoints
         if (request.Path.Value is not { } path || !path.EndsWith('/'))
         {
             string location = UriHelper.BuildRelative(request.PathBase, request.Path.Add(new PathString("/")), request.QueryString);
+
+            // A browser reads a location that starts with "//" as another host, which would make this an open redirect.
             return location.StartsWith("//", StringComparison.Ordinal) ? Results.NotFound() : Results.Redirect(location);
         }
 

@@ -55,10 +55,13 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
     {
         get
         {
+            DirectBufferPool[] pools;
             lock (_lock)
             {
-                return [.. _pools];
+                pools = [.. _pools];
             }
+
+            return [.. pools.Where(static pool => !pool.GetStatistics().IsDisposed)];
         }
     }
 
@@ -83,6 +86,9 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
                 throw new ObjectDisposedException(nameof(DirectBufferPoolFactory));
             }
 
+            // A pool its owner disposed is dropped here, so an owner that creates and disposes pools in turn
+            // does not grow the list; the factory's Dispose would only dispose it again, which does nothing.
+            _pools.RemoveAll(static created => created.GetStatistics().IsDisposed);
             _pools.Add(pool);
         }
 

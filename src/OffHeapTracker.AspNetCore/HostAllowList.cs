@@ -34,6 +34,9 @@ internal sealed class HostAllowList
                 continue;
             }
 
+            // Characters that belong to a URL and not to a Host header are refused, so that 'http://name' or
+            // 'name/path' fails here rather than never matching. An unbracketed entry may hold one colon, before a
+            // port: IPv6 addresses must be bracketed, as they are in a Host header, or the port would be ambiguous.
             var host = new HostString(trimmed);
             if (trimmed.Length == 0 || trimmed.AsSpan().IndexOfAny(s_notInAHost) >= 0 || host.Host.Length == 0 || (!trimmed.StartsWith('[') && trimmed.AsSpan().Count(':') > 0 && (trimmed.AsSpan().Count(':') > 1 || host.Port is null)))
             {
@@ -49,6 +52,7 @@ internal sealed class HostAllowList
     /// <summary>Gets a value indicating whether <c>*</c> was listed: every host is allowed.</summary>
     public bool AllowsAny => _any;
 
+    /// <summary>Decides whether a request with this <c>Host</c> header may reach the endpoints: a loopback host, a listed one, or any when <c>*</c> is listed.</summary>
     public bool IsAllowed(HostString host)
     {
         if (_any)

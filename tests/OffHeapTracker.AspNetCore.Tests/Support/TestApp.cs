@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 using OffHeapTracker;
 using OffHeapTracker.Monitoring;
 
-namespace OffHeapTracker.AspNetCore.Tests;
+namespace OffHeapTracker.AspNetCore.Tests.Support;
 
 /// <summary>The KestrelDiagnostics sample on real Kestrel, on 127.0.0.1 and a free port, with its own monitor.</summary>
 internal sealed class TestApp : IAsyncDisposable
