@@ -39,18 +39,49 @@ public sealed class ReadmeTests
     }
 
     [Fact]
-    public void Readme_QuotesTheQuickStartSnippetVerbatim()
+    public void CustomMonitor_FromTheReadme_CountsLiveBuffersAndSamplesStacks()
+    {
+        var monitor = new CountingMonitor();
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Monitor = monitor });
+        DirectBuffer[] leases = [.. Enumerable.Range(0, 32).Select(_ => pool.Rent(512))];
+
+        Assert.Equal(32, Interlocked.Read(ref monitor.Live));
+        Assert.Equal(1, monitor.StackCapture!.Count);
+        foreach (DirectBuffer lease in leases)
+        {
+            lease.Dispose();
+        }
+
+        Assert.Equal(0, Interlocked.Read(ref monitor.Live));
+    }
+
+    [Theory]
+    [InlineData("quickstart", 12)]
+    [InlineData("custommonitor", 4)]
+    public void Readme_QuotesTheSnippetVerbatim(string name, int indent)
     {
         string root = RepositoryPaths.Root;
         string source = File.ReadAllText(Path.Combine(root, "tests", "OffHeapTracker.Tests", "ReadmeTests.cs"));
-        int begin = source.IndexOf("// README:quickstart:begin", StringComparison.Ordinal);
-        int end = source.IndexOf("            // README:quickstart:end", StringComparison.Ordinal);
+        int begin = source.IndexOf($"// README:{name}:begin", StringComparison.Ordinal);
+        int end = source.IndexOf(new string(' ', indent) + $"// README:{name}:end", StringComparison.Ordinal);
+        Assert.True(begin >= 0 && end > begin, $"markers for {name} not found");
         string snippet = string.Join('\n', source[(source.IndexOf('\n', begin) + 1)..end]
             .Split('\n')
-            .Select(line => line.Length >= 12 ? line[12..] : line.TrimStart()))
+            .Select(line => line.Length >= indent ? line[indent..] : line.TrimStart()))
             .TrimEnd();
 
         string readme = File.ReadAllText(Path.Combine(root, "README.md"));
         Assert.Contains(snippet, readme, StringComparison.Ordinal);
     }
+
+    // README:custommonitor:begin
+    sealed class CountingMonitor : IBufferMonitor
+    {
+        public long Live;
+        public bool IsEnabled => true;
+        public StackCapture? StackCapture { get; } = new(depth: 8, sampling: 16); // 1 rent in 16 gets a stack
+        public bool OnAllocated(in BufferAllocation allocation) { Interlocked.Increment(ref Live); return true; }
+        public void OnReturned(long id) => Interlocked.Decrement(ref Live);
+    }
+    // README:custommonitor:end
 }

@@ -13,8 +13,8 @@ namespace OffHeapTracker.Diagnostics;
 /// </para>
 /// <para>
 /// Instruments are created once per <see cref="Meter"/> and enumerate the pools registered with it through
-/// weak references: metrics never keep a pool alive (the second seed's lesson about trackers that outlive their
-/// purpose), and a disposed pool stops reporting.
+/// weak references: metrics never keep a pool alive (a tracker that holds what it tracks becomes a leak of its
+/// own, as a registry of every connection does), and a disposed pool stops reporting.
 /// </para>
 /// </remarks>
 internal static class OffHeapTrackerMetrics

@@ -3,7 +3,8 @@ namespace OffHeapTracker.Monitoring;
 /// <summary>What the monitor keeps per tracked buffer: values only, never a reference to the lease.</summary>
 /// <remarks>
 /// Holding no reference to the <see cref="DirectBuffer"/> is what keeps the monitor from becoming the leak it
-/// hunts (the lesson of the JDBC cleanup thread in the second seed): a dropped lease stays collectable.
+/// hunts (a cleanup registry that holds strong references keeps alive everything it registers): a dropped lease
+/// stays collectable, so its finalizer can report it.
 /// </remarks>
 internal readonly record struct ResidentRecord(
     nint Address,
