@@ -75,8 +75,12 @@ public sealed partial class ResidentBufferMonitorTests
         Assert.Equal(start, first.AllocateTime);
         Assert.Equal("test", first.PoolName);
         Assert.Equal(Environment.CurrentManagedThreadId, first.ThreadId);
-        Assert.NotEqual(0, first.Address);
+        Assert.Equal(Addresses.Of(oldest), first.Address);
         Assert.Null(first.Context);
+        Assert.StartsWith(
+            "OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.GetResident_ListsOldestFirst_WithEveryField()",
+            first.StackTrace,
+            StringComparison.Ordinal);
         Assert.Equal(start.AddSeconds(5), rows[1].AllocateTime);
         Assert.Equal(10_000, rows[1].ActualSize);
     }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 using TcpProxy;
@@ -114,9 +115,26 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ListenPortZero_MeansAnyFreePort()
+    public async Task ListenPortZero_MeansAnyFreePort()
     {
-        Assert.Equal(0, ProxyOptions.Parse(["--listen", "127.0.0.1:0"]).Listen.Port);
+        ProxyOptions options = ProxyOptions.Parse(["--listen", "127.0.0.1:0"]);
+        Assert.Equal(0, options.Listen.Port);
+
+        // Two proxies from the same options: each is given its own free port, and each accepts connections there.
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "proxy-ports", Monitor = new ResidentBufferMonitor() });
+        await using var echo = new EchoServer();
+        await using var first = new ProxyServer(pool, options.Listen, echo.EndPoint);
+        await using var second = new ProxyServer(pool, options.Listen, echo.EndPoint);
+        Assert.NotEqual(0, first.LocalEndPoint.Port);
+        Assert.NotEqual(0, second.LocalEndPoint.Port);
+        Assert.NotEqual(first.LocalEndPoint.Port, second.LocalEndPoint.Port);
+        foreach (ProxyServer proxy in new[] { first, second })
+        {
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await client.ConnectAsync(proxy.LocalEndPoint);
+            Assert.True(client.Connected);
+        }
+
         ProxyOptions defaults = ProxyOptions.Parse([]);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 6380), defaults.Listen);
         Assert.Null(defaults.Upstream);
