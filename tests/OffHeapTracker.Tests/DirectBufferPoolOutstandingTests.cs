@@ -104,7 +104,12 @@ public sealed class DirectBufferPoolOutstandingTests
         {
             DirectBuffer lease = pool.Rent(10);
             Task returning = Task.Run(lease.Dispose);
+
+            // A missed return never wakes the wait, which then times out; one that wakes too early finds the lease
+            // still out. A return takes microseconds, so 10 s is no budget: it only turns a hang into a failure.
             await pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(0, pool.OutstandingCount);
+            Assert.True(lease.IsDisposed);
             await returning;
         }
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
@@ -252,10 +253,22 @@ public sealed class LeakDetectionTests
     [Fact]
     public void UninitializedLease_FinalizesQuietly()
     {
-        // Without the finalizer's guard this throws NullReferenceException on the finalizer thread, which kills
-        // the test host: the run then aborts instead of passing.
-        CreateAndDropAnUninitializedLease();
+        // The finalizer body, called directly: an exception from it fails the test here, where on the finalizer
+        // thread it would kill the test host. On a fresh thread, because the finalizer marks its thread as one
+        // whose lease cache keeps nothing.
+        var lease = new DirectBuffer(reusable: true);
+#pragma warning disable CA1816 // Run by hand below, once: a failing finalizer must not run again on the finalizer thread.
+        GC.SuppressFinalize(lease);
+#pragma warning restore CA1816
+        MethodInfo finalize = typeof(DirectBuffer).GetMethod("Finalize", BindingFlags.Instance | BindingFlags.NonPublic)!;
+        FreshThread.Run(() => finalize.Invoke(lease, null));
+        Assert.True(lease.IsDisposed);
+        Assert.False(lease.IsRecyclable, "a finalized lease object must never be lent again");
+
+        // And by the finalizer itself: it completes instead of deferring forever, so the object goes away.
+        WeakReference dropped = CreateAndDropAnUninitializedLease();
         Gc.CollectAndFinalize();
+        Assert.False(dropped.IsAlive, "an uninitialized lease was never finalized and collected");
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -316,8 +329,9 @@ public sealed class LeakDetectionTests
         }
     }
 
+    // Tracks resurrection: the reference stays alive until the finalizer has run and the object is collected.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void CreateAndDropAnUninitializedLease() => _ = new DirectBuffer(reusable: false);
+    private static WeakReference CreateAndDropAnUninitializedLease() => new(new DirectBuffer(reusable: false), trackResurrection: true);
 
     /// <summary>The pattern that bit us: an owner whose finalizer disposes the lease it holds.</summary>
     private sealed class DisposingWrapper(DirectBuffer lease, bool handOff)
