@@ -62,9 +62,11 @@ public sealed class DirectBufferPoolOutstandingTests
 
         DirectBuffer a = pool.Rent(10);
         DirectBuffer b = pool.Rent(10);
+        // The wait ends when the last lease is back, microseconds after b's Dispose; 30 s only bounds a missed wake-up.
         Task drained = pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(30));
         Assert.False(drained.IsCompleted);
 
+        // A wait wrongly woken by the first return completes on the thread pool: give it a moment to show.
         a.Dispose();
         await Task.Delay(20);
         Assert.False(drained.IsCompleted);

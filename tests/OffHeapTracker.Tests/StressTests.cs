@@ -56,7 +56,7 @@ public sealed class StressTests(ITestOutputHelper output)
                 while (!workersDone.IsCancellationRequested)
                 {
                     monitor.Enable();
-                    Thread.Sleep(random.Next(3));
+                    Thread.Sleep(random.Next(3)); // on for 0-2 ms, so some rents are recorded and some race the switch
                     monitor.RecordPool = random.Next(2) == 0;
                     monitor.Disable();
                     Interlocked.Add(ref totals.Trimmed, pool.TrimIdleSlabs());
