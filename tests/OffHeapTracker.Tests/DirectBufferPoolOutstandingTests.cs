@@ -62,9 +62,11 @@ public sealed class DirectBufferPoolOutstandingTests
 
         DirectBuffer a = pool.Rent(10);
         DirectBuffer b = pool.Rent(10);
+        // The wait ends when the last lease is back, microseconds after b's Dispose; 30 s only bounds a missed wake-up.
         Task drained = pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(30));
         Assert.False(drained.IsCompleted);
 
+        // A wait wrongly woken by the first return completes on the thread pool: give it a moment to show.
         a.Dispose();
         await Task.Delay(20);
         Assert.False(drained.IsCompleted);
@@ -104,7 +106,12 @@ public sealed class DirectBufferPoolOutstandingTests
         {
             DirectBuffer lease = pool.Rent(10);
             Task returning = Task.Run(lease.Dispose);
+
+            // A missed return never wakes the wait, which then times out; one that wakes too early finds the lease
+            // still out. A return takes microseconds, so 10 s is no budget: it only turns a hang into a failure.
             await pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(0, pool.OutstandingCount);
+            Assert.True(lease.IsDisposed);
             await returning;
         }
     }

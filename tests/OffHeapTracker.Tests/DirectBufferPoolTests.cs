@@ -287,7 +287,8 @@ public sealed class DirectBufferPoolTests
         Assert.Equal(0, stats.OutstandingCount);
         Assert.Equal(0, stats.InUseBytes);
 
-        // Dispose waits for rents in flight; a failed rent must not look like one.
+        // Dispose waits for rents in flight; a failed rent must not look like one. Disposing takes milliseconds; a
+        // hang is forever, so 10 s tells the two apart even on a 2-core machine busy with another build.
         Task disposing = Task.Run(pool.Dispose);
         Assert.Same(disposing, await Task.WhenAny(disposing, Task.Delay(TimeSpan.FromSeconds(10))));
         Assert.Equal(0, allocator.LiveCount);

@@ -1,7 +1,11 @@
 using OffHeapTracker.Monitoring;
+using OffHeapTracker.Tests.Support;
 
 namespace OffHeapTracker.Tests.Monitoring;
 
+// FromProcess_ReadsRealAppContextSwitches flips a process-wide switch: a shared monitor created meanwhile by a
+// test running in parallel would start with RecordPool off.
+[Collection(ProcessWideState.Name)]
 public sealed class MonitorStartupSettingsTests
 {
     public static TheoryData<string?, bool?, bool> EnabledCases => new()

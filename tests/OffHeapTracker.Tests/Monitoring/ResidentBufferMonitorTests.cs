@@ -75,8 +75,12 @@ public sealed partial class ResidentBufferMonitorTests
         Assert.Equal(start, first.AllocateTime);
         Assert.Equal("test", first.PoolName);
         Assert.Equal(Environment.CurrentManagedThreadId, first.ThreadId);
-        Assert.NotEqual(0, first.Address);
+        Assert.Equal(Addresses.Of(oldest), first.Address);
         Assert.Null(first.Context);
+        Assert.StartsWith(
+            "OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.GetResident_ListsOldestFirst_WithEveryField()",
+            first.StackTrace,
+            StringComparison.Ordinal);
         Assert.Equal(start.AddSeconds(5), rows[1].AllocateTime);
         Assert.Equal(10_000, rows[1].ActualSize);
     }
@@ -398,7 +402,10 @@ public sealed partial class ResidentBufferMonitorTests
                 monitor.Disable();
 
                 // Once every rent that was in flight during Disable has finished, the table must be empty: a record
-                // added by a rent that raced with Disable may not survive it (dble's clear-then-flip bug).
+                // added by a rent that raced with Disable may not survive it. (Were Disable to clear the table and
+                // then switch off, a rent that saw the monitor on could add its record after the clear, and that
+                // record would stay until the next Disable.) Two more iterations per worker take microseconds; 10 s
+                // only catches a worker that stopped, even when another build starves these threads.
                 long[] seen = Enumerable.Range(0, Workers).Select(w => Volatile.Read(ref iterations[w])).ToArray();
                 bool advanced = SpinWait.SpinUntil(
                     () => Enumerable.Range(0, Workers).All(w => Volatile.Read(ref iterations[w]) >= seen[w] + 2),

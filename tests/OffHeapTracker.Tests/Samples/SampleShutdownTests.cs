@@ -6,7 +6,7 @@ namespace OffHeapTracker.Tests.Samples;
 
 /// <summary>Every sample, run as its own process, stops cleanly on SIGTERM and on SIGINT: exit code 0, pools disposed, the summary printed.</summary>
 /// <remarks>
-/// The contract is 5 s from signal to exit; each sample here takes well under 1 s. The tests allow
+/// The README promises 5 s from signal to exit; each sample here takes well under 1 s. The tests allow
 /// <see cref="StopBound"/>, three times the contract, because the 2-core machines these run on also build and test
 /// other projects: a loaded machine can delay a new thread or a GC by seconds, and such a delay is not what these
 /// tests are about. A sample that ignores the signal never exits, which 15 s catches as surely as 5 s would. Each

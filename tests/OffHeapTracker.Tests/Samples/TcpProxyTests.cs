@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 using TcpProxy;
@@ -10,6 +11,9 @@ namespace OffHeapTracker.Tests.Samples;
 [Collection(ProcessWideState.Name)] // a heavy load: run apart so it neither starves nor is starved by other tests
 public sealed class TcpProxyTests(ITestOutputHelper output)
 {
+    // The proxy's pipes ask the pool for segments of this size (PipeOptions.minimumSegmentSize in ProxyServer).
+    private const int SegmentSize = 4096;
+
     [Fact]
     public async Task HundredConnections_ThousandRoundTripsEach_EveryByteIntact_NothingLeftAfterClose()
     {
@@ -20,6 +24,8 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
         proxy.Start();
         try
         {
+            // The five minutes only stop a hung run: the round trips take about 8 s on a 2-core machine, so even a
+            // machine ten times slower (another build running) finishes all of them with a wide margin.
             LoadClient.Result result = await LoadClient.RunAsync(proxy.LocalEndPoint, connections: 100, roundTrips: 1000, TimeSpan.FromMinutes(5));
             output.WriteLine($"{result.RoundTrips:N0} round trips in {result.Elapsed.TotalSeconds:0.0} s, {result.MebibytesPerSecond:0.0} MiB/s each way");
 
@@ -27,13 +33,23 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
             Assert.Equal(0, result.Mismatches);
             Assert.Equal(100, proxy.ConnectionsAccepted);
 
-            // Every client has closed; once the proxy has closed its side, every buffer is back.
+            // Every client has closed; once the proxy has closed its side, every buffer is back. The wait ends as
+            // soon as they are; 30 s only bounds a proxy that never closes, far above the milliseconds it takes.
             await pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(30));
             Assert.Empty(monitor.GetResident(TimeSpan.Zero, BufferType.Normal));
             Assert.Empty(monitor.GetResident(TimeSpan.Zero));
             DirectBufferPoolStatistics stats = pool.GetStatistics();
             Assert.Equal(0, stats.InUseBytes);
-            Assert.True(stats.TotalRents > 200_000, $"only {stats.TotalRents} rents: were the pipes using the pool?");
+            Assert.Equal(0, stats.OutstandingCount);
+
+            // Every payload byte crosses the proxy twice (to the echo server and back), each time through a pipe
+            // whose segments are SegmentSize-byte buffers from this pool. A pipe writes each place in a segment
+            // once and returns the segment when it has been read, so carrying B bytes takes at least B / SegmentSize
+            // segment rents, however the bytes were split into reads. Each connection also rents one read buffer
+            // per direction. This depends on the byte count, never on how fast the run went.
+            long leastRents = (2 * result.Bytes / SegmentSize) + (2 * 100);
+            output.WriteLine($"{stats.TotalRents:N0} rents for {2 * result.Bytes:N0} bytes through the pipes (at least {leastRents:N0})");
+            Assert.True(stats.TotalRents >= leastRents, $"{stats.TotalRents} rents to carry {2 * result.Bytes} bytes: the pipes cannot have used the pool for every segment");
             Assert.Equal(0, stats.LeakedCount);
             Assert.Equal(0, stats.DoubleDisposeCount);
         }
@@ -53,7 +69,10 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
         var proxy = new ProxyServer(pool, new IPEndPoint(IPAddress.Loopback, 0), echo.EndPoint, leakEvery: 10);
         proxy.Start();
 
+        // 400 round trips take well under a second; the minute only stops a hung run, and the count check below
+        // fails if it ever cut the run short.
         LoadClient.Result result = await LoadClient.RunAsync(proxy.LocalEndPoint, connections: 4, roundTrips: 100, TimeSpan.FromMinutes(1));
+        Assert.Equal(400, result.RoundTrips);
         Assert.Equal(0, result.Mismatches);
         await WaitUntilAsync(() => pool.OutstandingCount == proxy.LeakedOnPurpose);
         time.Advance(TimeSpan.FromSeconds(2));
@@ -96,17 +115,38 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ListenPortZero_MeansAnyFreePort()
+    public async Task ListenPortZero_MeansAnyFreePort()
     {
-        Assert.Equal(0, ProxyOptions.Parse(["--listen", "127.0.0.1:0"]).Listen.Port);
+        ProxyOptions options = ProxyOptions.Parse(["--listen", "127.0.0.1:0"]);
+        Assert.Equal(0, options.Listen.Port);
+
+        // Two proxies from the same options: each is given its own free port, and each accepts connections there.
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "proxy-ports", Monitor = new ResidentBufferMonitor() });
+        await using var echo = new EchoServer();
+        await using var first = new ProxyServer(pool, options.Listen, echo.EndPoint);
+        await using var second = new ProxyServer(pool, options.Listen, echo.EndPoint);
+        Assert.NotEqual(0, first.LocalEndPoint.Port);
+        Assert.NotEqual(0, second.LocalEndPoint.Port);
+        Assert.NotEqual(first.LocalEndPoint.Port, second.LocalEndPoint.Port);
+        foreach (ProxyServer proxy in new[] { first, second })
+        {
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await client.ConnectAsync(proxy.LocalEndPoint);
+            Assert.True(client.Connected);
+        }
+
         ProxyOptions defaults = ProxyOptions.Parse([]);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 6380), defaults.Listen);
         Assert.Null(defaults.Upstream);
     }
 
+    // Polls until the condition holds, so a passing run waits only as long as it must. The 30 s bound is for a
+    // proxy that never settles: closing a few connections takes milliseconds, and even a machine loaded by another
+    // build delays that by well under a second.
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
-        for (int i = 0; i < 300 && !condition(); i++)
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition() && waited.Elapsed < TimeSpan.FromSeconds(30))
         {
             await Task.Delay(20);
         }

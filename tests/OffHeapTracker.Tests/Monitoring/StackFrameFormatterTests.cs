@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using OffHeapTracker.Monitoring;
+
+namespace OffHeapTracker.Tests.Monitoring;
+
+/// <summary>How a captured frame reads: type and method, parameter types, state machines, hidden plumbing.</summary>
+/// <remarks>
+/// Most frames here are built from reflection (<see cref="Frame"/>), so what is formatted does not depend on what
+/// the JIT inlined or how the runtime schedules continuations.
+/// </remarks>
+public sealed class StackFrameFormatterTests
+{
+    private const string Here = "OffHeapTracker.Tests.Monitoring.StackFrameFormatterTests";
+
+    public static TheoryData<string, string> MethodsAndLines => new()
+    {
+        { nameof(NoParameters), $"{Here}.NoParameters()" },
+        { nameof(Parameters), $"{Here}.Parameters(Int32, String, ReadOnlySpan<Byte>, Dictionary<String,List<Int32>>, Int32[], Int64&, Byte*, Nullable<Int32>)" },
+        { nameof(Generic), $"{Here}.Generic(TItem, List<TItem>)" },
+        { nameof(Box<int>.Put), $"{Here}.Box<T>.Put(T)" },
+        { nameof(Box<int>.Inner.Get), $"{Here}.Box<T>.Inner.Get()" },
+        { nameof(CountAsync), $"{Here}.CountAsync()" },
+        { nameof(Numbers), $"{Here}.Numbers()" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MethodsAndLines))]
+    public void Frame_IsTheTypeAndMethodWithUnqualifiedParameterTypes(string method, string expected)
+    {
+        MethodBase target = method switch
+        {
+            nameof(Box<int>.Put) => typeof(Box<>).GetMethod(method)!,
+            nameof(Box<int>.Inner.Get) => typeof(Box<>.Inner).GetMethod(method)!,
+
+            // The compiler moves an async or iterator method's body into MoveNext of a nested state machine type;
+            // that is the method a captured frame names.
+            nameof(CountAsync) or nameof(Numbers) => StateMachineMoveNext(method),
+            _ => typeof(StackFrameFormatterTests).GetMethod(method, BindingFlags.NonPublic | BindingFlags.Static)!,
+        };
+
+        Assert.Equal(expected, StackFrameFormatter.Format([Frame(target)]));
+    }
+
+    [Fact]
+    public void GenericInstantiations_NameTheirTypeArguments()
+    {
+        MethodInfo generic = typeof(StackFrameFormatterTests).GetMethod(nameof(Generic), BindingFlags.NonPublic | BindingFlags.Static)!;
+        Assert.Equal($"{Here}.Generic(Int32, List<Int32>)", StackFrameFormatter.Format([Frame(generic.MakeGenericMethod(typeof(int)))]));
+        Assert.Equal($"{Here}.Box<String>.Put(String)", StackFrameFormatter.Format([Frame(typeof(Box<string>).GetMethod(nameof(Box<string>.Put))!)]));
+    }
+
+    [Fact]
+    public void AsyncLambda_IsShownAsTheLambda_NotItsStateMachine()
+    {
+        // The state machine of an async lambda is named <<Outer>b__N_M>d: its name holds a bracketed name inside
+        // the brackets, and the lambda's own name is everything between the outer pair.
+        Func<Task> lambda = async () => await Task.Yield();
+        Type stateMachine = lambda.Method.GetCustomAttribute<AsyncStateMachineAttribute>()!.StateMachineType;
+        Assert.StartsWith("<<", stateMachine.Name, StringComparison.Ordinal);
+
+        string line = StackFrameFormatter.Format([Frame(stateMachine.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)!)]);
+
+        Assert.Equal($"{Here}.<>c.{lambda.Method.Name}()", line);
+        Assert.StartsWith($"<{nameof(AsyncLambda_IsShownAsTheLambda_NotItsStateMachine)}>b__", lambda.Method.Name, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Lambda_IsShownUnderItsClosureClass_NamingTheMethodThatWroteIt()
+    {
+        Func<int, int> lambda = x => x + 1;
+        string line = StackFrameFormatter.Format([Frame(lambda.Method)]);
+        Assert.Equal($"{Here}.<>c.{lambda.Method.Name}(Int32)", line);
+        Assert.Contains(nameof(Lambda_IsShownUnderItsClosureClass_NamingTheMethodThatWroteIt), line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MoveNext_OfAnOrdinaryNestedType_IsLeftAsItIs()
+    {
+        MethodInfo moveNext = typeof(List<int>.Enumerator).GetMethod(nameof(List<int>.Enumerator.MoveNext))!;
+        Assert.Equal("System.Collections.Generic.List<T>.Enumerator.MoveNext()", StackFrameFormatter.Format([Frame(moveNext)]));
+    }
+
+    [Fact]
+    public void FileAndLine_AreAppendedWhenKnown()
+    {
+        MethodInfo method = typeof(StackFrameFormatterTests).GetMethod(nameof(NoParameters), BindingFlags.NonPublic | BindingFlags.Static)!;
+        Assert.Equal($"{Here}.NoParameters() in /src/App/Handler.cs:line 42", StackFrameFormatter.Format([Frame(method, "/src/App/Handler.cs", 42)]));
+    }
+
+    [Fact]
+    public void FrameWithoutAMethod_IsUnknown()
+    {
+        Assert.Equal("<unknown>", StackFrameFormatter.Format([Frame(null)]));
+    }
+
+    public static TheoryData<string> HiddenKinds => new()
+    {
+        "[StackTraceHidden] method",
+        "[StackTraceHidden] type",
+        "AggressiveInlining method",
+        "async method builder",
+        "Task",
+        "ExecutionContext",
+        "Thread",
+    };
+
+    [Theory]
+    [MemberData(nameof(HiddenKinds))]
+    public void HiddenFrames_AreLeftOut_WithoutABlankLine(string kind)
+    {
+        MethodBase hidden = kind switch
+        {
+            "[StackTraceHidden] method" => typeof(StackFrameFormatterTests).GetMethod(nameof(HiddenMethod), BindingFlags.NonPublic | BindingFlags.Static)!,
+            "[StackTraceHidden] type" => typeof(HiddenType).GetMethod(nameof(HiddenType.Run))!,
+            "AggressiveInlining method" => typeof(StackFrameFormatterTests).GetMethod(nameof(Inlined), BindingFlags.NonPublic | BindingFlags.Static)!,
+            "async method builder" => typeof(AsyncTaskMethodBuilder).GetMethod(nameof(AsyncTaskMethodBuilder.SetResult))!,
+            "Task" => typeof(Task).GetMethod(nameof(Task.Wait), Type.EmptyTypes)!,
+            "ExecutionContext" => typeof(ExecutionContext).GetMethod(nameof(ExecutionContext.Run))!,
+            "Thread" => typeof(Thread).GetMethod(nameof(Thread.Start), Type.EmptyTypes)!,
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no such case"),
+        };
+        MethodInfo inner = typeof(StackFrameFormatterTests).GetMethod(nameof(NoParameters), BindingFlags.NonPublic | BindingFlags.Static)!;
+        MethodInfo outer = typeof(StackFrameFormatterTests).GetMethod(nameof(Generic), BindingFlags.NonPublic | BindingFlags.Static)!;
+
+        Assert.Equal($"{Here}.NoParameters()\n{Here}.Generic(TItem, List<TItem>)", StackFrameFormatter.Format([Frame(inner), Frame(hidden), Frame(outer)]));
+        Assert.Equal(string.Empty, StackFrameFormatter.Format([Frame(hidden)]));
+    }
+
+    [Fact]
+    public void OnlyTheRuntimesOwnPlumbingIsHidden_NotOtherAssembliesInItsNamespaces()
+    {
+        // Parallel lives in System.Threading.Tasks but in an assembly of its own, and sits between the code that
+        // called it and the body it runs: worth seeing.
+        Assert.NotSame(typeof(object).Assembly, typeof(Parallel).Assembly);
+        MethodInfo invoke = typeof(Parallel).GetMethod(nameof(Parallel.Invoke), [typeof(Action[])])!;
+        Assert.Equal("System.Threading.Tasks.Parallel.Invoke(Action[])", StackFrameFormatter.Format([Frame(invoke)]));
+    }
+
+    [Fact]
+    public void TypesNestedInThreadingPlumbing_AreHiddenWithIt()
+    {
+        // The runtime's thread start-up helpers are nested in Thread under names of their own; they belong to
+        // Thread, so they are hidden with it. Found by reflection, so a renamed helper still counts.
+        MethodInfo[] nested = [.. typeof(Thread).GetNestedTypes(BindingFlags.Public | BindingFlags.NonPublic)
+            .SelectMany(type => type.GetMethods(BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic))];
+        Assert.NotEmpty(nested);
+        Assert.Equal(string.Empty, StackFrameFormatter.Format([.. nested.Select(m => Frame(m))]));
+    }
+
+    [Fact]
+    public void CapturedStackOfADedicatedThread_IsJustTheMethodItRuns()
+    {
+        // A real stack: the thread's own method, then the runtime's frames that start the thread, all hidden.
+        var formatted = new StrongBox<string>();
+        var thread = new Thread(CaptureInto);
+        thread.Start(formatted);
+        thread.Join();
+
+        Assert.Equal($"{Here}.CaptureInto(Object)", formatted.Value);
+    }
+
+    [Fact]
+    public void NoFrames_FormatAsEmpty()
+    {
+        Assert.Equal(string.Empty, StackFrameFormatter.Format([]));
+    }
+
+    private static FakeFrame Frame(MethodBase? method, string? file = null, int line = 0) => new FakeFrame(method, file, line);
+
+    private static MethodInfo StateMachineMoveNext(string method)
+    {
+        MethodInfo written = typeof(StackFrameFormatterTests).GetMethod(method, BindingFlags.NonPublic | BindingFlags.Static)!;
+        Type stateMachine = written.GetCustomAttribute<StateMachineAttribute>()!.StateMachineType;
+        return stateMachine.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)!;
+    }
+
+    // Started through a delegate, so it is a frame of its own however the JIT treats it.
+    private static void CaptureInto(object? formatted) =>
+        ((StrongBox<string>)formatted!).Value = StackFrameFormatter.Format(new StackTrace().GetFrames());
+
+    private static void NoParameters()
+    {
+    }
+
+    private static unsafe void Parameters(int count, string name, ReadOnlySpan<byte> data, Dictionary<string, List<int>> map, int[] array, ref long total, byte* pointer, int? maybe)
+    {
+    }
+
+    private static void Generic<TItem>(TItem item, List<TItem> items)
+    {
+    }
+
+    private static async Task<int> CountAsync(int start)
+    {
+        await Task.Yield();
+        return start + 1;
+    }
+
+    private static IEnumerable<int> Numbers(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            yield return i;
+        }
+    }
+
+    [StackTraceHidden]
+    private static void HiddenMethod()
+    {
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Inlined()
+    {
+    }
+
+    /// <summary>Stands in for a captured frame: reports the method, file and line it was given.</summary>
+    private sealed class FakeFrame(MethodBase? method, string? file, int line) : StackFrame
+    {
+        public override MethodBase? GetMethod() => method;
+
+        public override string? GetFileName() => file;
+
+        public override int GetFileLineNumber() => line;
+    }
+
+    private sealed class Box<T>
+    {
+        private T? _value;
+
+        public void Put(T value) => _value = value;
+
+        public override string ToString() => $"{_value}";
+
+        public sealed class Inner
+        {
+            private int _gets;
+
+            public int Get() => ++_gets;
+        }
+    }
+
+    [StackTraceHidden]
+    private static class HiddenType
+    {
+        public static void Run()
+        {
+        }
+    }
+}
