@@ -1,4 +1,5 @@
 using OffHeapTracker.Slabs;
+using OffHeapTracker.Tests.Support;
 
 namespace OffHeapTracker.Tests.Pool;
 
@@ -73,22 +74,5 @@ public sealed class ThreadRegistryTests
         second.ReleaseSlot();
     }
 
-    private static void RunOnNewThread(Action action)
-    {
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                action();
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-            }
-        });
-        thread.Start();
-        thread.Join();
-        Assert.Null(failure);
-    }
+    private static void RunOnNewThread(Action action) => FreshThread.Run(action);
 }

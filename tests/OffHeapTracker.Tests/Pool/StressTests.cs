@@ -5,7 +5,7 @@ using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 using Xunit.Abstractions;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Pool;
 
 /// <summary>Everything at once: no byte of one renter is ever seen by another, no counter adrift, nothing lost.</summary>
 /// <remarks>

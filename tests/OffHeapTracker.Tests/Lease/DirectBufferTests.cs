@@ -2,7 +2,7 @@ using System.Buffers;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Lease;
 
 public sealed class DirectBufferTests
 {
@@ -47,9 +47,9 @@ public sealed class DirectBufferTests
         DisposeAgain(lease);
 
         string message = Assert.Single(logs.WithEvent("DoubleDispose")).Message;
-        int allocated = message.IndexOf("Allocated at:\nOffHeapTracker.Tests.DirectBufferTests.RentHere", StringComparison.Ordinal);
-        int first = message.IndexOf("First disposed at:\nOffHeapTracker.Tests.DirectBufferTests.DisposeFirst", StringComparison.Ordinal);
-        int again = message.IndexOf("Disposed again at:\nOffHeapTracker.Tests.DirectBufferTests.DisposeAgain", StringComparison.Ordinal);
+        int allocated = message.IndexOf("Allocated at:\nOffHeapTracker.Tests.Lease.DirectBufferTests.RentHere", StringComparison.Ordinal);
+        int first = message.IndexOf("First disposed at:\nOffHeapTracker.Tests.Lease.DirectBufferTests.DisposeFirst", StringComparison.Ordinal);
+        int again = message.IndexOf("Disposed again at:\nOffHeapTracker.Tests.Lease.DirectBufferTests.DisposeAgain", StringComparison.Ordinal);
         Assert.True(allocated > 0 && first > allocated && again > first, message);
     }
 
@@ -63,7 +63,7 @@ public sealed class DirectBufferTests
         lease.Dispose();
         string message = Assert.Single(logs.WithEvent("DoubleDispose")).Message;
         Assert.Contains("First disposed at:\n(not captured", message, StringComparison.Ordinal);
-        Assert.Contains("Allocated at:\nOffHeapTracker.Tests.DirectBufferTests.RentHere", message, StringComparison.Ordinal);
+        Assert.Contains("Allocated at:\nOffHeapTracker.Tests.Lease.DirectBufferTests.RentHere", message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
-namespace OffHeapTracker.Tests;
+using OffHeapTracker.Tests.Support;
+
+namespace OffHeapTracker.Tests.Lease;
 
 public sealed class LeaseRecyclerTests
 {
@@ -44,25 +46,5 @@ public sealed class LeaseRecyclerTests
     });
 
     /// <summary>Runs <paramref name="test"/> on a new thread, whose per-thread root (and lease ring) starts empty, whatever earlier tests left on pool threads.</summary>
-    private static void OnFreshThread(Action<ThreadRoot> test)
-    {
-        Exception? failure = null;
-        var worker = new Thread(() =>
-        {
-            try
-            {
-                test(ThreadRoot.Current);
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-            }
-        });
-        worker.Start();
-        worker.Join();
-        if (failure is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        }
-    }
+    private static void OnFreshThread(Action<ThreadRoot> test) => FreshThread.Run(() => test(ThreadRoot.Current));
 }

@@ -1,7 +1,7 @@
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Monitoring;
 
 [Collection(ProcessWideState.Name)]
 public sealed class BufferMonitorTests : IDisposable

@@ -1,7 +1,7 @@
 using OffHeapTracker.Slabs;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests.Native;
+namespace OffHeapTracker.Tests.Slabs;
 
 public sealed unsafe class SizeClassTests
 {

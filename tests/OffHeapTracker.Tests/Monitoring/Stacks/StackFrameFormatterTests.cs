@@ -3,7 +3,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
 
-namespace OffHeapTracker.Tests.Monitoring;
+namespace OffHeapTracker.Tests.Monitoring.Stacks;
 
 /// <summary>How a captured frame reads: type and method, parameter types, state machines, hidden plumbing.</summary>
 /// <remarks>
@@ -12,7 +12,7 @@ namespace OffHeapTracker.Tests.Monitoring;
 /// </remarks>
 public sealed class StackFrameFormatterTests
 {
-    private const string Here = "OffHeapTracker.Tests.Monitoring.StackFrameFormatterTests";
+    private const string Here = "OffHeapTracker.Tests.Monitoring.Stacks.StackFrameFormatterTests";
 
     public static TheoryData<string, string> MethodsAndLines => new()
     {

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests.Monitoring;
+namespace OffHeapTracker.Tests.Monitoring.Reports;
 
 /// <summary>Leak sites, snapshots and their exports: grouping, ordering, exact differences, formats that parse.</summary>
 public sealed partial class LeakSitesAndSnapshotsTests
@@ -32,7 +32,7 @@ public sealed partial class LeakSitesAndSnapshotsTests
 
         Assert.Equal(2, sites.Count);
         LeakSite big = sites[0];
-        Assert.StartsWith("OffHeapTracker.Tests.Monitoring.LeakSitesAndSnapshotsTests.BigSite", big.StackTrace, StringComparison.Ordinal);
+        Assert.StartsWith("OffHeapTracker.Tests.Monitoring.Reports.LeakSitesAndSnapshotsTests.BigSite", big.StackTrace, StringComparison.Ordinal);
         Assert.Equal(3, big.Count);
         Assert.Equal(3 * 65_536, big.TotalBytes);
         Assert.Equal([BufferType.Normal, BufferType.Pool], big.BufferTypes);

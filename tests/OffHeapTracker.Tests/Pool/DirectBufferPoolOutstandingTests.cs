@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Pool;
 
 /// <summary>The helpers users put in their own suites: <see cref="DirectBufferPool.AssertNoOutstanding"/> and <see cref="DirectBufferPool.WhenAllReturnedAsync"/>.</summary>
 public sealed class DirectBufferPoolOutstandingTests
@@ -35,7 +35,7 @@ public sealed class DirectBufferPoolOutstandingTests
         string expectedStart =
             "Pool 'test' has 1 lease outstanding.\n" +
             $"- buffer {kept.Id}: 512 bytes, Normal, rented 2.000 s ago, context 'conn 3'\n" +
-            "    at OffHeapTracker.Tests.DirectBufferPoolOutstandingTests.ForgetOne(DirectBufferPool)\n";
+            "    at OffHeapTracker.Tests.Pool.DirectBufferPoolOutstandingTests.ForgetOne(DirectBufferPool)\n";
         Assert.StartsWith(expectedStart, ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(elsewhere.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), ex.Message, StringComparison.Ordinal);
         kept.Dispose();

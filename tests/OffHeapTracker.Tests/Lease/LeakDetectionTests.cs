@@ -5,7 +5,7 @@ using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Lease;
 
 /// <summary>Leases dropped without Dispose: caught by the finalizer, counted, logged, reported, and their blocks kept out of circulation.</summary>
 /// <remarks>GC-driven, so these run apart from other tests (their dropped leases would count here).</remarks>
@@ -49,7 +49,7 @@ public sealed class LeakDetectionTests
         Assert.Equal(BufferType.Normal, reported.BufferType);
         Assert.Equal(TimeSpan.FromSeconds(3), reported.Age);
         Assert.Equal("GET /reports/7", reported.Context);
-        Assert.StartsWith("OffHeapTracker.Tests.LeakDetectionTests.DropALease(DirectBufferPool, String)", reported.StackTrace, StringComparison.Ordinal);
+        Assert.StartsWith("OffHeapTracker.Tests.Lease.LeakDetectionTests.DropALease(DirectBufferPool, String)", reported.StackTrace, StringComparison.Ordinal);
 
         LogEntry warning = Assert.Single(logs.WithEvent("BufferLeaked"));
         Assert.Equal(8, warning.EventId.Id);

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Pool;
 
 /// <summary>A pool's life: disposal racing first rents, and a pool nobody disposed but nobody references.</summary>
 [Collection(ProcessWideState.Name)]

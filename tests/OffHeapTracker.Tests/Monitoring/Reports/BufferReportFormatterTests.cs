@@ -1,6 +1,6 @@
 using OffHeapTracker.Monitoring;
 
-namespace OffHeapTracker.Tests.Monitoring;
+namespace OffHeapTracker.Tests.Monitoring.Reports;
 
 public sealed class BufferReportFormatterTests
 {

@@ -1,7 +1,7 @@
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Pool;
 
 /// <summary>Per-thread block caches: bounded, trimmed from outside, and given back before a rent falls back.</summary>
 public sealed class ThreadCacheTests

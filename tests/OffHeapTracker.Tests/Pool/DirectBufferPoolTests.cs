@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
-namespace OffHeapTracker.Tests;
+namespace OffHeapTracker.Tests.Pool;
 
 public sealed class DirectBufferPoolTests
 {
