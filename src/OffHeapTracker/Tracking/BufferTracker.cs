@@ -23,6 +23,10 @@ internal sealed partial class BufferTracker
     private static readonly TimeSpan s_warningInterval = TimeSpan.FromSeconds(10);
 
     private readonly IBufferMonitor _monitor;
+
+    // Read once, when the pool is created (IBufferMonitor documents both as fixed): two interface calls fewer per rent.
+    private readonly StackCapture? _capture;
+    private readonly TimeProvider _monitorClock;
     private readonly string _poolName;
     private readonly int _poolId;
     private readonly ILogger _logger;
@@ -40,6 +44,8 @@ internal sealed partial class BufferTracker
     public BufferTracker(IBufferMonitor monitor, string poolName, int poolId, ILogger logger, TimeProvider warningClock)
     {
         _monitor = monitor;
+        _capture = monitor.StackCapture;
+        _monitorClock = monitor.TimeProvider;
         _poolName = poolName;
         _poolId = poolId;
         _logger = logger;
@@ -78,22 +84,28 @@ internal sealed partial class BufferTracker
         try
         {
             // Stamped even when the monitor will not record the lease: a leak report then still says its age and context.
-            tracking.Timestamp = _monitor.TimeProvider.GetTimestamp();
+            tracking.Timestamp = _monitorClock.GetTimestamp();
             tracking.Context = BufferContext.Current;
-            if (!_monitor.IsRecording(lease.BufferType))
-            {
-                return;
-            }
-
             CapturedStackTrace? stack = null;
-            if (_monitor.StackCapture is { } capture && (sampler ??= new StackSampler()).ShouldCapture(capture))
+            StackCapture? capture = _capture;
+
+            // Asked only when there is a capture to save: without one, OnAllocated refuses what it does not record.
+            if (capture is not null)
             {
-                stack = capture.Capture();
-                if (stack is null)
+                if (!_monitor.IsRecording(lease.BufferType))
                 {
-                    // The table of distinct stacks is full: the policy counted the refusal, and the buffer goes
-                    // unrecorded rather than recorded without the one thing that would explain it.
                     return;
+                }
+
+                if ((sampler ??= new StackSampler()).ShouldCapture(capture))
+                {
+                    stack = capture.Capture();
+                    if (stack is null)
+                    {
+                        // The table of distinct stacks is full: the policy counted the refusal, and the buffer goes
+                        // unrecorded rather than recorded without the one thing that would explain it.
+                        return;
+                    }
                 }
             }
 
@@ -132,7 +144,7 @@ internal sealed partial class BufferTracker
         {
             // Kept on the lease (never in the monitor) so a later double dispose can say where the first was.
             // Only for leases whose allocation stack was sampled: sampling must bound the dispose cost too.
-            if (tracking.AllocationStack is not null && _monitor.StackCapture is { DisposeStacks: true } capture)
+            if (tracking.AllocationStack is not null && _capture is { DisposeStacks: true } capture)
             {
                 Volatile.Write(ref tracking.DisposeStack, capture.Capture());
             }
@@ -159,7 +171,7 @@ internal sealed partial class BufferTracker
             const string NotCaptured = "(not captured: the lease was rented while the monitor was off, or its stack was not sampled)";
             ref LeaseTracking tracking = ref lease.Tracking;
             // Rare and rate-limited, so captured whether or not the allocation stack was sampled.
-            CapturedStackTrace? secondDispose = _monitor.StackCapture is { DisposeStacks: true } capture ? capture.Capture() : null;
+            CapturedStackTrace? secondDispose = _capture is { DisposeStacks: true } capture ? capture.Capture() : null;
             Log.DoubleDispose(
                 _logger,
                 lease.Id,
@@ -184,7 +196,7 @@ internal sealed partial class BufferTracker
         try
         {
             ref LeaseTracking tracking = ref lease.Tracking;
-            TimeSpan? age = tracking.Timestamp != 0 ? _monitor.TimeProvider.GetElapsedTime(tracking.Timestamp) : null;
+            TimeSpan? age = tracking.Timestamp != 0 ? _monitorClock.GetElapsedTime(tracking.Timestamp) : null;
             var leak = new BufferLeak
             {
                 Id = lease.Id,

@@ -28,11 +28,11 @@ public interface IBufferMonitor
     bool IsEnabled { get; }
 
     /// <summary>Gets what the pool captures with each buffer it reports here.</summary>
-    /// <value>The default is null: no stacks. Return the same instance every time; it holds the table of distinct stacks.</value>
+    /// <value>The default is null: no stacks. A pool reads it once, when it is created; it holds the table of distinct stacks.</value>
     StackCapture? StackCapture => null;
 
     /// <summary>Gets the clock <see cref="BufferAllocation.Timestamp"/> is read from and leak ages are measured with.</summary>
-    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    /// <value>The default is <see cref="TimeProvider.System"/>. A pool reads it once, when it is created.</value>
     TimeProvider TimeProvider => TimeProvider.System;
 
     /// <summary>Says whether buffers of a type are recorded now, so the pool captures nothing for a buffer the monitor would refuse.</summary>
