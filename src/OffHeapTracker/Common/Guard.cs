@@ -22,6 +22,15 @@ internal static class Guard
         }
     }
 
+    public static void InRange(double value, double min, double max, [CallerArgumentExpression(nameof(value))] string? paramName = null)
+    {
+        // Written so that NaN fails too.
+        if (!(value >= min && value <= max))
+        {
+            throw new ArgumentOutOfRangeException(paramName, value, FormattableString.Invariant($"{paramName} must be between {min} and {max}."));
+        }
+    }
+
     [DoesNotReturn]
     public static void ThrowOutOfRange(long value, long min, long max, string? paramName) =>
         throw new ArgumentOutOfRangeException(paramName, value, $"{paramName} must be between {min} and {max}.");

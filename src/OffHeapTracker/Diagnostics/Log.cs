@@ -6,8 +6,8 @@ namespace OffHeapTracker.Diagnostics;
 internal static partial class Log
 {
     [LoggerMessage(EventId = 1, EventName = "MonitorEnabled", Level = LogLevel.Information,
-        Message = "Buffer monitor enabled (stack depth {StackTraceDepth}, record Pool buffers: {RecordPool}, at most {MaxRecords} records).")]
-    public static partial void MonitorEnabled(ILogger logger, int stackTraceDepth, bool recordPool, int maxRecords);
+        Message = "Buffer monitor enabled (stacks: {Stacks}, depth {StackTraceDepth}, record Pool buffers: {RecordPool}, at most {MaxRecords} records).")]
+    public static partial void MonitorEnabled(ILogger logger, string stacks, int stackTraceDepth, bool recordPool, int maxRecords);
 
     [LoggerMessage(EventId = 2, EventName = "MonitorDisabled", Level = LogLevel.Information,
         Message = "Buffer monitor disabled; {RecordsCleared} resident records cleared.")]

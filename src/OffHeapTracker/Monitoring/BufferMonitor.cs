@@ -10,9 +10,10 @@ namespace OffHeapTracker;
 /// their own <see cref="ResidentBufferMonitor"/> and pass it in the options instead.
 /// </para>
 /// <para>
-/// At startup the shared monitor reads <c>OFFHEAPTRACKER_MONITOR=1</c> and
-/// <c>OFFHEAPTRACKER_MONITOR_RECORD_POOL=0</c> from the environment, or the AppContext switches
-/// <c>OffHeapTracker.Monitor.Enabled</c> and <c>OffHeapTracker.Monitor.RecordPool</c>; the environment wins.
+/// At startup the shared monitor reads <c>OFFHEAPTRACKER_MONITOR=1</c>,
+/// <c>OFFHEAPTRACKER_MONITOR_RECORD_POOL=0</c>, <c>OFFHEAPTRACKER_MONITOR_STACKS</c> and
+/// <c>OFFHEAPTRACKER_MONITOR_STACK_SAMPLING</c> from the environment, or the matching AppContext switches;
+/// the environment wins.
 /// </para>
 /// </remarks>
 public static class BufferMonitor
@@ -28,6 +29,12 @@ public static class BufferMonitor
 
     /// <summary>The AppContext data key (a <c>RuntimeHostConfigurationOption</c>) that sets the shared monitor's stack sampling.</summary>
     public const string StackTraceSamplingSwitch = "OffHeapTracker.Monitor.StackTraceSampling";
+
+    /// <summary>The environment variable that sets the shared monitor's stack policy: <c>budgeted</c> (the default), <c>every</c> or <c>none</c> (see <see cref="StackPolicy"/>).</summary>
+    public const string StacksEnvironmentVariable = "OFFHEAPTRACKER_MONITOR_STACKS";
+
+    /// <summary>The AppContext data key (a <c>RuntimeHostConfigurationOption</c>) that sets the shared monitor's stack policy: <c>budgeted</c>, <c>every</c> or <c>none</c>.</summary>
+    public const string StacksSwitch = "OffHeapTracker.Monitor.Stacks";
 
     /// <summary>The AppContext switch that enables the shared monitor at startup.</summary>
     public const string EnabledSwitch = "OffHeapTracker.Monitor.Enabled";
@@ -102,6 +109,7 @@ public static class BufferMonitor
         {
             RecordPool = settings.RecordPool,
             StackTraceSampling = settings.StackTraceSampling,
+            Stacks = settings.Stacks,
         });
         if (settings.Enabled)
         {

@@ -6,7 +6,7 @@ namespace OffHeapTracker.Monitoring;
 /// default; an environment variable, set where the process is deployed, overrides it. Environment values
 /// <c>1</c>/<c>true</c> and <c>0</c>/<c>false</c> are understood (case-insensitive); anything else is ignored.
 /// </remarks>
-internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling)
+internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling, StackPolicy Stacks = StackPolicy.Budgeted)
 {
     public static MonitorStartupSettings FromProcess() =>
         Read(
@@ -25,8 +25,20 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
         int sampling = ParseSampling(environment(BufferMonitor.StackTraceSamplingEnvironmentVariable))
             ?? ParseSampling(appContextData?.Invoke(BufferMonitor.StackTraceSamplingSwitch))
             ?? 1;
-        return new MonitorStartupSettings(enabled, recordPool, sampling);
+        StackPolicy stacks = ParseStacks(environment(BufferMonitor.StacksEnvironmentVariable))
+            ?? ParseStacks(appContextData?.Invoke(BufferMonitor.StacksSwitch))
+            ?? StackPolicy.Budgeted;
+        return new MonitorStartupSettings(enabled, recordPool, sampling, stacks);
     }
+
+    // budgeted, every or none (case-insensitive); anything else is ignored, as for the other switches.
+    private static StackPolicy? ParseStacks(string? value) => value?.Trim().ToUpperInvariant() switch
+    {
+        "BUDGETED" => StackPolicy.Budgeted,
+        "EVERY" => StackPolicy.Every,
+        "NONE" => StackPolicy.None,
+        _ => null,
+    };
 
     // 1 to 1,000,000, as ResidentBufferMonitorOptions.StackTraceSampling allows; anything else is ignored.
     private static int? ParseSampling(string? value) =>

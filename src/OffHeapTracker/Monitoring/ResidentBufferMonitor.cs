@@ -34,6 +34,8 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     private readonly int _maxRecords;
     private readonly int _stackTraceDepth;
     private readonly int _stackTraceSampling;
+    private readonly StackPolicy _stackPolicy;
+    private readonly string _stacksDescription;
 
     private ResidentTable _table = new();
     private volatile bool _enabled;
@@ -52,10 +54,19 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         _maxRecords = options.MaxRecords;
         _stackTraceDepth = options.StackTraceDepth;
         _stackTraceSampling = options.StackTraceSampling;
+        _stackPolicy = _stackTraceDepth == 0 ? StackPolicy.None : options.Stacks;
         int maxStacks = options.MaxStacks;
-        _stackCapture = _stackTraceDepth == 0
-            ? null
-            : new StackCapture(_stackTraceDepth, _stackTraceSampling, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, () => OnDropped(maxStacks, "distinct stacks"));
+        Action onRefused = () => OnDropped(maxStacks, "distinct stacks");
+        _stackCapture = _stackPolicy switch
+        {
+            StackPolicy.None => null,
+
+            // A fixed sampling rate overrides the policy: the manual setting from before budgets existed.
+            _ when _stackTraceSampling > 1 || _stackPolicy == StackPolicy.Every =>
+                new StackCapture(_stackTraceDepth, _stackTraceSampling, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, onRefused),
+            _ => new StackCapture(_stackTraceDepth, 1, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, onRefused, options.StackBudget),
+        };
+        _stacksDescription = DescribeStacks(_stackCapture);
         _recordPool = options.RecordPool;
         _logger = options.LoggerFactory.CreateLogger<ResidentBufferMonitor>();
         OffHeapTrackerMetrics.Register(OffHeapTrackerMetrics.GetMeter(options.MeterFactory), this);
@@ -84,8 +95,11 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <summary>Gets how many frames of each stack are kept.</summary>
     public int StackTraceDepth => _stackTraceDepth;
 
-    /// <summary>Gets how often a stack is captured: one buffer in this many, per thread.</summary>
+    /// <summary>Gets the fixed sampling rate, when one overrides <see cref="Stacks"/> (1 otherwise).</summary>
     public int StackTraceSampling => _stackTraceSampling;
+
+    /// <summary>Gets which buffers get an allocation stack (<see cref="StackPolicy.None"/> when <see cref="StackTraceDepth"/> is 0).</summary>
+    public StackPolicy Stacks => _stackPolicy;
 
     /// <summary>Gets the most records kept at once.</summary>
     public int MaxRecords => _maxRecords;
@@ -124,7 +138,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             _enabled = true;
         }
 
-        Log.MonitorEnabled(_logger, _stackTraceDepth, _recordPool, _maxRecords);
+        Log.MonitorEnabled(_logger, _stacksDescription, _stackTraceDepth, _recordPool, _maxRecords);
     }
 
     /// <summary>Stops recording and drops every record. Does nothing if already disabled.</summary>
@@ -210,6 +224,14 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
     IReadOnlyList<ResidentBuffer> IBufferMonitor.GetOutstanding(int poolId) => _query.All(Volatile.Read(ref _table), TimeSpan.Zero, type: null, poolId);
 
+    private static string DescribeStacks(StackCapture? capture) => capture switch
+    {
+        null => "none",
+        { IsBudgeted: true } budgeted => FormattableString.Invariant($"budgeted, {budgeted.CpuBudget:P2} of one core"),
+        { Sampling: > 1 } sampled => FormattableString.Invariant($"one buffer in {sampled.Sampling}"),
+        _ => "every buffer",
+    };
+
     private static TimeSpan CheckMinAge(TimeSpan? minAge)
     {
         TimeSpan threshold = minAge ?? DefaultMinAge;
@@ -253,7 +275,9 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             allocation.PoolName,
             allocation.PoolId,
             allocation.Context,
-            allocation.Stack);
+            allocation.Stack,
+            // A caller that passes a stack without a weight stands for that one buffer.
+            allocation.Stack is null ? 0 : Math.Max(1, allocation.StackWeight));
         if (!table.TryAdd(allocation.Id, record, _maxRecords))
         {
             OnDropped(_maxRecords, "records");

@@ -11,6 +11,8 @@ public sealed class ResidentBufferMonitorOptions
 
     private int _stackTraceDepth = 16;
     private int _stackTraceSampling = 1;
+    private StackPolicy _stacks = StackPolicy.Budgeted;
+    private double _stackBudget = StackCapture.DefaultCpuBudget;
     private int _maxRecords = 1_000_000;
     private int _maxStacks = 65_536;
     private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
@@ -29,8 +31,38 @@ public sealed class ResidentBufferMonitorOptions
         }
     }
 
-    /// <summary>Gets or sets how often a stack is captured: 1 captures one for every buffer, N for one buffer in N on each thread. Buffers without one are still recorded, with an empty stack.</summary>
-    /// <value>The default is 1. Stack capture is most of the monitor's cost, so 1 in 16 cuts it about sixteenfold while a leak that repeats still shows up with its stack.</value>
+    /// <summary>Gets or sets which buffers get an allocation stack (every buffer is recorded either way).</summary>
+    /// <value>The default is <see cref="StackPolicy.Budgeted"/>: every buffer while capture fits <see cref="StackBudget"/>, sampled and weighted beyond it.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not defined.</exception>
+    public StackPolicy Stacks
+    {
+        get => _stacks;
+        set
+        {
+            if (value is not (StackPolicy.Budgeted or StackPolicy.Every or StackPolicy.None))
+            {
+                throw new ArgumentOutOfRangeException(nameof(Stacks), value, "Stacks must be StackPolicy.Budgeted, StackPolicy.Every or StackPolicy.None.");
+            }
+
+            _stacks = value;
+        }
+    }
+
+    /// <summary>Gets or sets the share of one core that stack capture may use under <see cref="StackPolicy.Budgeted"/>.</summary>
+    /// <value>The default is 0.01 (1 % of one core).</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not between 0.0001 and 1.</exception>
+    public double StackBudget
+    {
+        get => _stackBudget;
+        set
+        {
+            Guard.InRange(value, 0.0001, 1, nameof(StackBudget));
+            _stackBudget = value;
+        }
+    }
+
+    /// <summary>Gets or sets a fixed sampling rate that overrides <see cref="Stacks"/>: N captures a stack for one buffer in N on each thread (each weighted N). Buffers without one are still recorded, with an empty stack.</summary>
+    /// <value>The default is 1: no override, <see cref="Stacks"/> decides.</value>
     /// <exception cref="ArgumentOutOfRangeException">The value is not between 1 and 1,000,000.</exception>
     public int StackTraceSampling
     {
@@ -47,8 +79,8 @@ public sealed class ResidentBufferMonitorOptions
     public bool StackTraceFileInfo { get; set; }
 
     /// <summary>Gets or sets a value indicating whether the stack of each recorded buffer's first <c>Dispose</c> is kept too, so a double dispose is reported with both stacks.</summary>
-    /// <value>The default is true. Turning it off halves the monitor's stack-capture cost.</value>
-    public bool CaptureDisposeStacks { get; set; } = true;
+    /// <value>The default is false: a double dispose is reported with its allocation stack and the second dispose's stack. True doubles the stack-capture cost of every sampled buffer.</value>
+    public bool CaptureDisposeStacks { get; set; }
 
     /// <summary>Gets or sets a value indicating whether <see cref="BufferType.Pool"/> buffers are recorded; changeable later through <see cref="ResidentBufferMonitor.RecordPool"/>.</summary>
     /// <value>The default is true.</value>

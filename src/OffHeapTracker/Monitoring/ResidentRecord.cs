@@ -16,4 +16,5 @@ internal readonly record struct ResidentRecord(
     string PoolName,
     int PoolId,
     string? Context,
-    CapturedStackTrace? Stack);
+    CapturedStackTrace? Stack,
+    int StackWeight);

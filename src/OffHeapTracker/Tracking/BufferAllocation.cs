@@ -30,4 +30,8 @@ public readonly record struct BufferAllocation(
 
     /// <summary>Gets the allocation stack, or null when <see cref="IBufferMonitor.StackCapture"/> is null or this buffer was not sampled.</summary>
     public CapturedStackTrace? Stack { get; init; }
+
+    /// <summary>Gets how many rents this buffer's <see cref="Stack"/> stands for: 1 when every buffer gets one, N when one in N was sampled; 0 without a stack.</summary>
+    /// <remarks>Summing the weights of a site's resident records estimates how many buffers that site holds (<see cref="LeakSite.EstimatedCount"/>).</remarks>
+    public int StackWeight { get; init; }
 }

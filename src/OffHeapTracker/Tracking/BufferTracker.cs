@@ -87,6 +87,7 @@ internal sealed partial class BufferTracker
             tracking.Timestamp = _monitorClock.GetTimestamp();
             tracking.Context = BufferContext.Current;
             CapturedStackTrace? stack = null;
+            int weight = 0;
             StackCapture? capture = _capture;
 
             // Asked only when there is a capture to save: without one, OnAllocated refuses what it does not record.
@@ -97,7 +98,7 @@ internal sealed partial class BufferTracker
                     return;
                 }
 
-                if ((sampler ??= new StackSampler()).ShouldCapture(capture))
+                if ((sampler ??= new StackSampler()).ShouldCapture(capture, out weight))
                 {
                     stack = capture.Capture();
                     if (stack is null)
@@ -116,6 +117,7 @@ internal sealed partial class BufferTracker
                 Timestamp = tracking.Timestamp,
                 Context = tracking.Context,
                 Stack = stack,
+                StackWeight = stack is null ? 0 : weight,
             };
             tracking.AllocationStack = stack;
             tracking.IsRecorded = _monitor.OnAllocated(in allocation);
@@ -168,18 +170,22 @@ internal sealed partial class BufferTracker
                 return;
             }
 
-            const string NotCaptured = "(not captured: the lease was rented while the monitor was off, or its stack was not sampled)";
+            const string NotRecorded = "(not captured: the lease was rented while the monitor was off, or its stack was not sampled)";
+            const string DisposeStacksOff = "(not captured: dispose stacks are off; see ResidentBufferMonitorOptions.CaptureDisposeStacks)";
             ref LeaseTracking tracking = ref lease.Tracking;
-            // Rare and rate-limited, so captured whether or not the allocation stack was sampled.
-            CapturedStackTrace? secondDispose = _capture is { DisposeStacks: true } capture ? capture.Capture() : null;
+
+            // Rare and rate-limited, so the second dispose is captured whenever the policy has a capture at all.
+            CapturedStackTrace? secondDispose = _capture?.Capture();
+            string firstDispose = Volatile.Read(ref tracking.DisposeStack)?.Text
+                ?? (_capture is { DisposeStacks: true } && tracking.AllocationStack is not null ? NotRecorded : DisposeStacksOff);
             Log.DoubleDispose(
                 _logger,
                 lease.Id,
                 _poolName,
                 sinceLast,
-                tracking.AllocationStack?.Text ?? NotCaptured,
-                Volatile.Read(ref tracking.DisposeStack)?.Text ?? NotCaptured,
-                secondDispose?.Text ?? NotCaptured);
+                tracking.AllocationStack?.Text ?? NotRecorded,
+                firstDispose,
+                secondDispose?.Text ?? NotRecorded);
         }
         catch (Exception ex)
         {

@@ -38,10 +38,10 @@ public sealed class DirectBufferTests
     }
 
     [Fact]
-    public void DoubleDispose_WithTheMonitorOn_IsReportedWithAllThreeStacks()
+    public void DoubleDispose_WithDisposeStacksOn_IsReportedWithAllThreeStacks()
     {
         var logs = new CapturingLoggerFactory();
-        using var pool = Pools.Create(Pools.EnabledMonitor(), o => o.LoggerFactory = logs);
+        using var pool = Pools.Create(Pools.EnabledMonitor(configure: o => o.CaptureDisposeStacks = true), o => o.LoggerFactory = logs);
         DirectBuffer lease = RentHere(pool);
         DisposeFirst(lease);
         DisposeAgain(lease);

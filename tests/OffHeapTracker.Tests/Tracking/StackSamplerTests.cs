@@ -10,7 +10,7 @@ public sealed class StackSamplerTests
         var sampler = new StackSampler();
         var capture = new StackCapture(sampling: 4);
 
-        bool[] taken = [.. Enumerable.Range(0, 9).Select(_ => sampler.ShouldCapture(capture))];
+        bool[] taken = [.. Enumerable.Range(0, 9).Select(_ => sampler.ShouldCapture(capture, out _))];
 
         Assert.Equal([true, false, false, false, true, false, false, false, true], taken);
     }
@@ -26,8 +26,8 @@ public sealed class StackSamplerTests
         var third = new List<bool>();
         for (int i = 0; i < 6; i++)
         {
-            second.Add(sampler.ShouldCapture(everySecond));
-            third.Add(sampler.ShouldCapture(everyThird));
+            second.Add(sampler.ShouldCapture(everySecond, out _));
+            third.Add(sampler.ShouldCapture(everyThird, out _));
         }
 
         Assert.Equal([true, false, true, false, true, false], second);
@@ -42,12 +42,12 @@ public sealed class StackSamplerTests
 
         foreach (StackCapture policy in policies)
         {
-            Assert.True(sampler.ShouldCapture(policy));
+            Assert.True(sampler.ShouldCapture(policy, out _));
         }
 
         // The first policy's entry went to the last one; coming back, it counts from the start.
-        Assert.True(sampler.ShouldCapture(policies[0]));
-        Assert.False(sampler.ShouldCapture(policies[0]));
+        Assert.True(sampler.ShouldCapture(policies[0], out _));
+        Assert.False(sampler.ShouldCapture(policies[0], out _));
     }
 
     [Fact]
@@ -56,6 +56,67 @@ public sealed class StackSamplerTests
         var sampler = new StackSampler();
         var capture = new StackCapture(sampling: 1);
 
-        Assert.All(Enumerable.Range(0, 5), _ => Assert.True(sampler.ShouldCapture(capture)));
+        Assert.All(Enumerable.Range(0, 5), _ => Assert.True(sampler.ShouldCapture(capture, out _)));
+    }
+
+    [Fact]
+    public void Budgeted_WithinBudget_CapturesEveryRentWithWeightOne()
+    {
+        var sampler = new StackSampler();
+        var capture = StackCapture.Budgeted();
+
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.True(sampler.ShouldCapture(capture, out int weight));
+            Assert.Equal(1, weight);
+        }
+    }
+
+    [Fact]
+    public void Budgeted_Overspent_RaisesTheInterval_AndTheWeightsStillAddUpToTheRents()
+    {
+        // 0.01 % of a core with an empty bucket: every capture (microseconds) puts it in debt and doubles the interval.
+        var capture = StackCapture.Budgeted(cpuBudget: 0.0001, burst: TimeSpan.Zero);
+        for (int i = 0; i < 200 && capture.CurrentInterval < 64; i++)
+        {
+            capture.Capture();
+        }
+
+        int interval = capture.CurrentInterval;
+        Assert.True(interval >= 64, $"interval {interval} after overspending");
+
+        var sampler = new StackSampler();
+        const int Rents = 64 * 400;
+        long weights = 0;
+        int captured = 0;
+        for (int i = 0; i < Rents; i++)
+        {
+            if (sampler.ShouldCapture(capture, out int weight))
+            {
+                captured++;
+                weights += weight;
+            }
+        }
+
+        // Each capture stands for the interval it was drawn under: the weights estimate the rents. About 400 draws of
+        // a countdown uniform in [1, 2N - 1]: the sum is within a few percent; 25 % is a wide margin.
+        Assert.InRange(captured, Rents / interval / 2, Rents / interval * 2);
+        Assert.InRange(weights, Rents * 3 / 4, Rents * 5 / 4);
+    }
+
+    [Fact]
+    public void Budgeted_Interval_HalvesForEveryQuietSecond()
+    {
+        var capture = StackCapture.Budgeted(cpuBudget: 0.0001, burst: TimeSpan.Zero);
+        for (int i = 0; i < 200 && capture.CurrentInterval < 64; i++)
+        {
+            capture.Capture();
+        }
+
+        int raised = capture.CurrentInterval;
+        Assert.True(raised >= 64);
+
+        Assert.Equal(Math.Max(1, raised >> 3), capture.IntervalAt(Environment.TickCount64 + 3_500));
+        Assert.Equal(1, capture.IntervalAt(Environment.TickCount64 + 60_000));
     }
 }

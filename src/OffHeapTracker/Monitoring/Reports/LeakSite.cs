@@ -18,6 +18,16 @@ public sealed record LeakSite
     /// <summary>Gets their total size in bytes (block sizes).</summary>
     public required long TotalBytes { get; init; }
 
+    /// <summary>Gets how many buffers this site is estimated to hold: its sampled records' weights summed (equal to <see cref="Count"/> when every buffer got a stack). For <see cref="NoStack"/>, the buffers the sampled sites do not already stand for.</summary>
+    /// <remarks>Under a budgeted or sampled stack policy only some buffers carry a stack, each standing for the N rents it was drawn from; see <see cref="IsEstimate"/>.</remarks>
+    public long EstimatedCount { get; init; }
+
+    /// <summary>Gets the bytes this site is estimated to hold, weighted as <see cref="EstimatedCount"/> is. Sites are ranked by it.</summary>
+    public long EstimatedBytes { get; init; }
+
+    /// <summary>Gets a value indicating whether <see cref="EstimatedCount"/> and <see cref="EstimatedBytes"/> are estimates (some records stood for more than one buffer) rather than exact counts.</summary>
+    public bool IsEstimate { get; init; }
+
     /// <summary>Gets the age of the oldest of them, in seconds.</summary>
     [JsonPropertyName("oldest_alive_second")]
     public required double OldestAgeSeconds { get; init; }

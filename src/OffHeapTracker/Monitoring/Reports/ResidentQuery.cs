@@ -53,6 +53,8 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
         long now = time.GetTimestamp();
         var byStack = new Dictionary<CapturedStackTrace, SiteTally>(ReferenceEqualityComparer.Instance);
         SiteTally? noStack = null;
+        long totalCount = 0;
+        long totalBytes = 0;
         foreach (KeyValuePair<long, ResidentRecord> row in table.Records)
         {
             ResidentRecord record = row.Value;
@@ -61,6 +63,8 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
                 continue;
             }
 
+            totalCount++;
+            totalBytes += record.ActualSize;
             SiteTally tally;
             if (record.Stack is null)
             {
@@ -95,10 +99,33 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             }
         }
 
+        // Records without a stack are what the sampled records do not already stand for: the no-stack site's
+        // estimate is the remainder, so a sampled leak is not also counted as "no stack".
+        if (noStack is not null)
+        {
+            long explainedCount = 0;
+            long explainedBytes = 0;
+            bool sampled = false;
+            foreach (SiteTally tally in byText.Values)
+            {
+                if (!ReferenceEquals(tally, noStack))
+                {
+                    explainedCount += tally.EstimatedCount;
+                    explainedBytes += tally.EstimatedBytes;
+                    sampled |= tally.IsEstimate;
+                }
+            }
+
+            noStack.EstimatedCount = Math.Max(0, totalCount - explainedCount);
+            noStack.EstimatedBytes = Math.Max(0, totalBytes - explainedBytes);
+            noStack.IsEstimate = sampled;
+        }
+
         var tallies = new List<SiteTally>(byText.Values);
         tallies.Sort(static (a, b) =>
         {
-            int order = b.Bytes.CompareTo(a.Bytes);
+            int order = b.EstimatedBytes.CompareTo(a.EstimatedBytes);
+            order = order != 0 ? order : b.Bytes.CompareTo(a.Bytes);
             order = order != 0 ? order : b.Count.CompareTo(a.Count);
             order = order != 0 ? order : a.Oldest.CompareTo(b.Oldest);
             return order != 0 ? order : string.CompareOrdinal(a.StackTrace, b.StackTrace);
@@ -191,10 +218,21 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
 
         public long Newest { get; private set; } = long.MinValue;
 
+        /// <summary>Gets the buffers the sampled records stand for: the sum of their weights.</summary>
+        public long EstimatedCount { get; set; }
+
+        public long EstimatedBytes { get; set; }
+
+        /// <summary>Gets or sets a value indicating whether any record stood for more than itself, so the estimates are estimates.</summary>
+        public bool IsEstimate { get; set; }
+
         public void Add(long id, in ResidentRecord record)
         {
             Count++;
             Bytes += record.ActualSize;
+            EstimatedCount += record.StackWeight;
+            EstimatedBytes += (long)record.StackWeight * record.ActualSize;
+            IsEstimate |= record.StackWeight > 1;
             Oldest = Math.Min(Oldest, record.Timestamp);
             Newest = Math.Max(Newest, record.Timestamp);
             _normal |= record.BufferType == BufferType.Normal;
@@ -206,6 +244,9 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
         {
             Count += other.Count;
             Bytes += other.Bytes;
+            EstimatedCount += other.EstimatedCount;
+            EstimatedBytes += other.EstimatedBytes;
+            IsEstimate |= other.IsEstimate;
             Oldest = Math.Min(Oldest, other.Oldest);
             Newest = Math.Max(Newest, other.Newest);
             _normal |= other._normal;
@@ -229,6 +270,9 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
                 StackTrace = StackTrace!,
                 Count = Count,
                 TotalBytes = Bytes,
+                EstimatedCount = EstimatedCount,
+                EstimatedBytes = EstimatedBytes,
+                IsEstimate = IsEstimate,
                 OldestAgeSeconds = time.GetElapsedTime(Oldest, now).TotalSeconds,
                 NewestAgeSeconds = time.GetElapsedTime(Newest, now).TotalSeconds,
                 BufferTypes = (_normal, _pool) switch

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace OffHeapTracker.Monitoring;
 
 /// <summary>What a pool captures with each buffer it reports to a monitor: allocation stacks (every buffer or one in N), dispose stacks, and the bounded table that shares identical stacks.</summary>
@@ -17,9 +19,23 @@ public sealed class StackCapture
 
     private static int s_lastId;
 
+    /// <summary>The capture time a budgeted policy may spend at once (100 ms) before the interval rises: the first captures are slow while the runtime loads what stack walking needs, and a demo or a quiet service then still gets a stack for every buffer.</summary>
+    private static readonly long s_burstTicks = Stopwatch.Frequency / 10;
+
     private readonly StackInterner _stacks;
     private readonly Action? _onRefused;
     private long _refused;
+    private long _captureCount;
+    private long _captureTicks;
+
+    // The budget (budgeted policies only): a token bucket of capture time, refilled at CpuBudget of wall time, at
+    // most s_burstTicks full. Guarded by _budgetLock, taken once per capture (a few microseconds each anyway).
+    private readonly Lock _budgetLock = new();
+    private readonly long _burstTicks = s_burstTicks;
+    private long _tokens;
+    private long _refilledAt = Stopwatch.GetTimestamp();
+    private int _interval = 1;
+    private long _lastRaisedTick;
 
     /// <summary>Initializes a capture policy.</summary>
     /// <param name="depth">How many frames of each stack are kept, counted from the caller of <c>Rent</c> or <c>Dispose</c>: 1 to 256.</param>
@@ -33,13 +49,16 @@ public sealed class StackCapture
     {
     }
 
-    internal StackCapture(int depth, int sampling, bool fileInfo, bool disposeStacks, int maxStacks, Action? onRefused)
+    internal StackCapture(int depth, int sampling, bool fileInfo, bool disposeStacks, int maxStacks, Action? onRefused, double cpuBudget = 0, long? burstTicks = null)
     {
         Guard.InRange(depth, 1, MaxDepth, nameof(depth));
         Guard.InRange(sampling, 1, 1_000_000, nameof(sampling));
         Guard.InRange(maxStacks, 1, int.MaxValue, nameof(maxStacks));
         Depth = depth;
         Sampling = sampling;
+        CpuBudget = cpuBudget;
+        _burstTicks = burstTicks ?? s_burstTicks;
+        _tokens = _burstTicks;
         FileInfo = fileInfo;
         DisposeStacks = disposeStacks;
         _stacks = new StackInterner(maxStacks);
@@ -47,11 +66,58 @@ public sealed class StackCapture
         Id = Interlocked.Increment(ref s_lastId);
     }
 
+    /// <summary>The default <see cref="CpuBudget"/> of a budgeted policy: 1 % of one core.</summary>
+    public const double DefaultCpuBudget = 0.01;
+
+    /// <summary>The largest sampling interval a budgeted policy goes to: one buffer in about a million.</summary>
+    public const int MaxInterval = 1 << 20;
+
+    /// <summary>Creates a policy that captures a stack for every buffer while that fits <paramref name="cpuBudget"/>, and beyond it one buffer in N, N adapting to the budget.</summary>
+    /// <param name="cpuBudget">The share of one core stack capture may use, from 0.0001 (0.01 %) to 1 (a whole core).</param>
+    /// <param name="depth">How many frames of each stack are kept: 1 to 256.</param>
+    /// <param name="fileInfo">True to keep file names and line numbers.</param>
+    /// <param name="disposeStacks">True to capture the stack of each sampled buffer's first <c>Dispose</c> too (counted in the budget).</param>
+    /// <param name="maxStacks">The most distinct stacks kept: 1 to <see cref="int.MaxValue"/>.</param>
+    /// <returns>The policy.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of its range.</exception>
+    /// <remarks>
+    /// Each sampled buffer carries the interval N in force when it was drawn (<see cref="BufferAllocation.StackWeight"/>):
+    /// the number of buffers it stands for, from which <see cref="LeakSite.EstimatedCount"/> is summed. The
+    /// capture time comes from a bucket that refills at <paramref name="cpuBudget"/> of wall time and holds at most
+    /// 100 ms (so switching on, and a quiet service, get every stack); while the bucket is in debt each capture
+    /// doubles the interval, and every second without a doubling halves it, so a process whose load falls goes
+    /// back to a stack for every buffer within seconds.
+    /// </remarks>
+    public static StackCapture Budgeted(double cpuBudget = DefaultCpuBudget, int depth = 16, bool fileInfo = false, bool disposeStacks = false, int maxStacks = 65_536)
+    {
+        Guard.InRange(cpuBudget, 0.0001, 1, nameof(cpuBudget));
+        return new StackCapture(depth, sampling: 1, fileInfo, disposeStacks, maxStacks, onRefused: null, cpuBudget);
+    }
+
+    /// <summary>A budgeted policy whose bucket holds <paramref name="burst"/> rather than 100 ms (tests).</summary>
+    internal static StackCapture Budgeted(double cpuBudget, TimeSpan burst) =>
+        new(depth: 16, sampling: 1, fileInfo: false, disposeStacks: false, maxStacks: 65_536, onRefused: null, cpuBudget, (long)(burst.TotalSeconds * Stopwatch.Frequency));
+
     /// <summary>Gets how many frames of each stack are kept.</summary>
     public int Depth { get; }
 
     /// <summary>Gets how often an allocation stack is captured: one buffer in this many, per thread.</summary>
     public int Sampling { get; }
+
+    /// <summary>Gets the share of one core stack capture may use; 0 for a fixed policy (every buffer, or a fixed one in <see cref="Sampling"/>).</summary>
+    public double CpuBudget { get; }
+
+    /// <summary>Gets a value indicating whether the sampling interval adapts to <see cref="CpuBudget"/>.</summary>
+    public bool IsBudgeted => CpuBudget > 0;
+
+    /// <summary>Gets the sampling interval in force now: one buffer in this many gets a stack (<see cref="Sampling"/> for a fixed policy).</summary>
+    public int CurrentInterval => IsBudgeted ? IntervalAt(Environment.TickCount64) : Sampling;
+
+    /// <summary>Gets the number of stacks captured (allocation and dispose).</summary>
+    public long CaptureCount => Volatile.Read(ref _captureCount);
+
+    /// <summary>Gets the time spent capturing stacks, summed over threads.</summary>
+    public TimeSpan CaptureTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _captureTicks));
 
     /// <summary>Gets a value indicating whether stacks carry file names and line numbers.</summary>
     public bool FileInfo { get; }
@@ -76,7 +142,9 @@ public sealed class StackCapture
     /// <remarks>Ignores <see cref="Sampling"/>: the pool decides which buffers are sampled.</remarks>
     public CapturedStackTrace? Capture()
     {
+        long start = Stopwatch.GetTimestamp();
         CapturedStackTrace? stack = _stacks.Capture(Depth, FileInfo);
+        OnCaptured(Stopwatch.GetTimestamp() - start);
         if (stack is null)
         {
             Interlocked.Increment(ref _refused);
@@ -84,5 +152,57 @@ public sealed class StackCapture
         }
 
         return stack;
+    }
+
+    /// <summary>The interval a budgeted policy applies at <paramref name="tick"/> (<see cref="Environment.TickCount64"/>): halved for every whole second since it was last raised.</summary>
+    internal int IntervalAt(long tick)
+    {
+        int interval = Volatile.Read(ref _interval);
+        if (interval == 1)
+        {
+            return 1;
+        }
+
+        long quiet = tick - Volatile.Read(ref _lastRaisedTick);
+        if (quiet < 1000)
+        {
+            return interval;
+        }
+
+        // Store the decay, so the next second halves from here; a concurrent raise wins (it is newer).
+        int decayed = Math.Max(1, interval >> (int)Math.Min(30, quiet / 1000));
+        if (Interlocked.CompareExchange(ref _interval, decayed, interval) == interval)
+        {
+            Volatile.Write(ref _lastRaisedTick, tick);
+        }
+
+        return decayed;
+    }
+
+    /// <summary>Counts a capture's cost; for a budgeted policy, takes it from the bucket and doubles the interval while the bucket is in debt.</summary>
+    private void OnCaptured(long ticks)
+    {
+        Interlocked.Increment(ref _captureCount);
+        Interlocked.Add(ref _captureTicks, ticks);
+        if (!IsBudgeted)
+        {
+            return;
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        lock (_budgetLock)
+        {
+            _tokens = Math.Min(_burstTicks, _tokens + (long)(CpuBudget * (now - _refilledAt))) - ticks;
+            _refilledAt = now;
+            if (_tokens >= 0)
+            {
+                return;
+            }
+
+            // In debt: sample half as often. Captures get rarer as the interval grows, so this settles at the
+            // rate the refill pays for; every quiet second halves it again (IntervalAt).
+            Volatile.Write(ref _interval, Math.Min(MaxInterval, Volatile.Read(ref _interval) * 2));
+            Volatile.Write(ref _lastRaisedTick, Environment.TickCount64);
+        }
     }
 }
