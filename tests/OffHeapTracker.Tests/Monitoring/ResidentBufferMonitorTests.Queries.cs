@@ -96,9 +96,14 @@ public sealed partial class ResidentBufferMonitorTests
         Assert.Equal(3, sites.Count);
         Assert.Equal(100_000, sites.Sum(s => s.Count));
         Assert.Equal(100_000 * 64L, sites.Sum(s => s.TotalBytes));
-        Assert.Equal(LeakSite.NoStack, sites[0].StackTrace);
         Assert.Contains(sites, s => s.StackTrace.Contains("ResidentBufferMonitorTests.RecordFromSiteA", StringComparison.Ordinal));
         Assert.Contains(sites, s => s.StackTrace.Contains("ResidentBufferMonitorTests.RecordFromSiteB", StringComparison.Ordinal));
+
+        // The unsampled records are shared out between the two sampled sites, half each; none is left unexplained.
+        Assert.Equal(LeakSite.NoStack, sites[2].StackTrace);
+        Assert.Equal(0, sites[2].EstimatedCount);
+        Assert.All(sites.Take(2), s => Assert.InRange(s.EstimatedCount, 49_000, 51_000));
+        Assert.All(sites, s => Assert.True(s.IsEstimate));
 
         // One row per record costs about 15 MB here; a few sites cost a few KB.
         Assert.True(allocated < 256 * 1024, $"{allocated:N0} bytes allocated to group 100,000 records into 3 sites");

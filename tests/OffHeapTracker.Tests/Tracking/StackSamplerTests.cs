@@ -75,12 +75,9 @@ public sealed class StackSamplerTests
     [Fact]
     public void Budgeted_Overspent_RaisesTheInterval_AndTheWeightsStillAddUpToTheRents()
     {
-        // 0.01 % of a core with an empty bucket: every capture (microseconds) puts it in debt and doubles the interval.
-        var capture = StackCapture.Budgeted(cpuBudget: 0.0001, burst: TimeSpan.Zero);
-        for (int i = 0; i < 200 && capture.CurrentInterval < 64; i++)
-        {
-            capture.Capture();
-        }
+        // 0.01 % of a core: capturing without pause spends thousands of times that share, so each 100 ms window
+        // multiplies the interval by eight (the most one window may).
+        StackCapture capture = Overspent(StackCapture.Budgeted(cpuBudget: 0.0001));
 
         int interval = capture.CurrentInterval;
         Assert.True(interval >= 64, $"interval {interval} after overspending");
@@ -107,16 +104,25 @@ public sealed class StackSamplerTests
     [Fact]
     public void Budgeted_Interval_HalvesForEveryQuietSecond()
     {
-        var capture = StackCapture.Budgeted(cpuBudget: 0.0001, burst: TimeSpan.Zero);
-        for (int i = 0; i < 200 && capture.CurrentInterval < 64; i++)
-        {
-            capture.Capture();
-        }
+        StackCapture capture = Overspent(StackCapture.Budgeted(cpuBudget: 0.0001));
 
         int raised = capture.CurrentInterval;
         Assert.True(raised >= 64);
 
         Assert.Equal(Math.Max(1, raised >> 3), capture.IntervalAt(Environment.TickCount64 + 3_500));
         Assert.Equal(1, capture.IntervalAt(Environment.TickCount64 + 60_000));
+    }
+
+    /// <summary>Captures until the interval has risen to 64 or more (two or three windows; a few hundred milliseconds), or fails after 10 s.</summary>
+    private static StackCapture Overspent(StackCapture capture)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (capture.CurrentInterval < 64)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"interval {capture.CurrentInterval} after 10 s of overspending");
+            capture.Capture();
+        }
+
+        return capture;
     }
 }

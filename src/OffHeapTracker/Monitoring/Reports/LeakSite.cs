@@ -18,11 +18,17 @@ public sealed record LeakSite
     /// <summary>Gets their total size in bytes (block sizes).</summary>
     public required long TotalBytes { get; init; }
 
-    /// <summary>Gets how many buffers this site is estimated to hold: its sampled records' weights summed (equal to <see cref="Count"/> when every buffer got a stack). For <see cref="NoStack"/>, the buffers the sampled sites do not already stand for.</summary>
-    /// <remarks>Under a budgeted or sampled stack policy only some buffers carry a stack, each standing for the N rents it was drawn from; see <see cref="IsEstimate"/>.</remarks>
+    /// <summary>Gets how many buffers this site is estimated to hold: equal to <see cref="Count"/> when every buffer got a stack.</summary>
+    /// <remarks>
+    /// Under a budgeted or sampled stack policy every buffer is still recorded, but only some carry a stack, each
+    /// standing for the N rents it was drawn from. The matching records are then shared out between sites in
+    /// proportion to their sampled records' weights: the total is exact, the split is estimated. The
+    /// <see cref="NoStack"/> site then estimates 0 (its records belong to the sampled sites), unless nothing was
+    /// sampled. See <see cref="IsEstimate"/>.
+    /// </remarks>
     public long EstimatedCount { get; init; }
 
-    /// <summary>Gets the bytes this site is estimated to hold, weighted as <see cref="EstimatedCount"/> is. Sites are ranked by it.</summary>
+    /// <summary>Gets the bytes this site is estimated to hold, shared out as <see cref="EstimatedCount"/> is. Sites are ranked by it.</summary>
     public long EstimatedBytes { get; init; }
 
     /// <summary>Gets a value indicating whether <see cref="EstimatedCount"/> and <see cref="EstimatedBytes"/> are estimates (some records stood for more than one buffer) rather than exact counts.</summary>

@@ -99,26 +99,36 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             }
         }
 
-        // Records without a stack are what the sampled records do not already stand for: the no-stack site's
-        // estimate is the remainder, so a sampled leak is not also counted as "no stack".
-        if (noStack is not null)
+        // Every buffer is in the table; only some carry a stack, each weighted by the rents it was drawn from. The
+        // sampled records say how the buffers split between sites, the table says how many there are: each site gets
+        // its weighted share of the matching records (a ratio estimate, far steadier than summing weights alone,
+        // because the total is exact). Without any sampled record, the no-stack site keeps them all.
+        long sampledWeight = 0;
+        long sampledWeightedBytes = 0;
+        foreach (SiteTally tally in byText.Values)
         {
-            long explainedCount = 0;
-            long explainedBytes = 0;
-            bool sampled = false;
-            foreach (SiteTally tally in byText.Values)
+            if (!ReferenceEquals(tally, noStack))
             {
-                if (!ReferenceEquals(tally, noStack))
-                {
-                    explainedCount += tally.EstimatedCount;
-                    explainedBytes += tally.EstimatedBytes;
-                    sampled |= tally.IsEstimate;
-                }
+                sampledWeight += tally.EstimatedCount;
+                sampledWeightedBytes += tally.EstimatedBytes;
+            }
+        }
+
+        bool estimated = noStack is not null && sampledWeight > 0;
+        foreach (SiteTally tally in byText.Values)
+        {
+            if (ReferenceEquals(tally, noStack))
+            {
+                tally.EstimatedCount = sampledWeight > 0 ? 0 : tally.Count;
+                tally.EstimatedBytes = sampledWeight > 0 ? 0 : tally.Bytes;
+            }
+            else if (estimated)
+            {
+                tally.EstimatedCount = (long)Math.Round((double)totalCount * tally.EstimatedCount / sampledWeight);
+                tally.EstimatedBytes = (long)Math.Round((double)totalBytes * tally.EstimatedBytes / sampledWeightedBytes);
             }
 
-            noStack.EstimatedCount = Math.Max(0, totalCount - explainedCount);
-            noStack.EstimatedBytes = Math.Max(0, totalBytes - explainedBytes);
-            noStack.IsEstimate = sampled;
+            tally.IsEstimate |= estimated;
         }
 
         var tallies = new List<SiteTally>(byText.Values);

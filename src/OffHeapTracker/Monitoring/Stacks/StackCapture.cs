@@ -19,8 +19,8 @@ public sealed class StackCapture
 
     private static int s_lastId;
 
-    /// <summary>The capture time a budgeted policy may spend at once (100 ms) before the interval rises: the first captures are slow while the runtime loads what stack walking needs, and a demo or a quiet service then still gets a stack for every buffer.</summary>
-    private static readonly long s_burstTicks = Stopwatch.Frequency / 10;
+    /// <summary>A budgeted policy compares its spend with its share over windows of this length (25 ms) and resizes the interval at the end of each: a burst at switch-on costs at most about one window per renting thread.</summary>
+    private static readonly long s_windowTicks = Stopwatch.Frequency / 40;
 
     private readonly StackInterner _stacks;
     private readonly Action? _onRefused;
@@ -28,14 +28,19 @@ public sealed class StackCapture
     private long _captureCount;
     private long _captureTicks;
 
-    // The budget (budgeted policies only): a token bucket of capture time, refilled at CpuBudget of wall time, at
-    // most s_burstTicks full. Guarded by _budgetLock, taken once per capture (a few microseconds each anyway).
+    // The budget (budgeted policies only): spend per window, resized at the window's end under _budgetLock, taken
+    // once per capture (a few microseconds each anyway).
     private readonly Lock _budgetLock = new();
-    private readonly long _burstTicks = s_burstTicks;
-    private long _tokens;
-    private long _refilledAt = Stopwatch.GetTimestamp();
+    private long _windowStart = Stopwatch.GetTimestamp();
+    private long _windowSpent;
     private int _interval = 1;
-    private long _lastRaisedTick;
+    private long _lastAdjustedTick = Environment.TickCount64;
+
+    // A running average of what one capture costs; a capture measured at more than twice it (its thread was
+    // preempted: wall time is what is measured) counts as twice it, so a busy machine does not look like an
+    // expensive one.
+    private double _typicalTicks;
+    private long _countedTicks;
 
     /// <summary>Initializes a capture policy.</summary>
     /// <param name="depth">How many frames of each stack are kept, counted from the caller of <c>Rent</c> or <c>Dispose</c>: 1 to 256.</param>
@@ -49,7 +54,7 @@ public sealed class StackCapture
     {
     }
 
-    internal StackCapture(int depth, int sampling, bool fileInfo, bool disposeStacks, int maxStacks, Action? onRefused, double cpuBudget = 0, long? burstTicks = null)
+    internal StackCapture(int depth, int sampling, bool fileInfo, bool disposeStacks, int maxStacks, Action? onRefused, double cpuBudget = 0)
     {
         Guard.InRange(depth, 1, MaxDepth, nameof(depth));
         Guard.InRange(sampling, 1, 1_000_000, nameof(sampling));
@@ -57,8 +62,6 @@ public sealed class StackCapture
         Depth = depth;
         Sampling = sampling;
         CpuBudget = cpuBudget;
-        _burstTicks = burstTicks ?? s_burstTicks;
-        _tokens = _burstTicks;
         FileInfo = fileInfo;
         DisposeStacks = disposeStacks;
         _stacks = new StackInterner(maxStacks);
@@ -83,20 +86,16 @@ public sealed class StackCapture
     /// <remarks>
     /// Each sampled buffer carries the interval N in force when it was drawn (<see cref="BufferAllocation.StackWeight"/>):
     /// the number of buffers it stands for, from which <see cref="LeakSite.EstimatedCount"/> is summed. The
-    /// capture time comes from a bucket that refills at <paramref name="cpuBudget"/> of wall time and holds at most
-    /// 100 ms (so switching on, and a quiet service, get every stack); while the bucket is in debt each capture
-    /// doubles the interval, and every second without a doubling halves it, so a process whose load falls goes
-    /// back to a stack for every buffer within seconds.
+    /// policy compares its capture time with <paramref name="cpuBudget"/> of each 25 ms window and resizes the
+    /// interval in proportion (so a quiet service, whose windows are mostly idle, keeps a stack for every buffer,
+    /// and a burst costs at most one window before the interval follows); every second in which no window closes
+    /// halves it, so a process whose load stopped goes back to a stack for every buffer.
     /// </remarks>
     public static StackCapture Budgeted(double cpuBudget = DefaultCpuBudget, int depth = 16, bool fileInfo = false, bool disposeStacks = false, int maxStacks = 65_536)
     {
         Guard.InRange(cpuBudget, 0.0001, 1, nameof(cpuBudget));
         return new StackCapture(depth, sampling: 1, fileInfo, disposeStacks, maxStacks, onRefused: null, cpuBudget);
     }
-
-    /// <summary>A budgeted policy whose bucket holds <paramref name="burst"/> rather than 100 ms (tests).</summary>
-    internal static StackCapture Budgeted(double cpuBudget, TimeSpan burst) =>
-        new(depth: 16, sampling: 1, fileInfo: false, disposeStacks: false, maxStacks: 65_536, onRefused: null, cpuBudget, (long)(burst.TotalSeconds * Stopwatch.Frequency));
 
     /// <summary>Gets how many frames of each stack are kept.</summary>
     public int Depth { get; }
@@ -116,8 +115,11 @@ public sealed class StackCapture
     /// <summary>Gets the number of stacks captured (allocation and dispose).</summary>
     public long CaptureCount => Volatile.Read(ref _captureCount);
 
-    /// <summary>Gets the time spent capturing stacks, summed over threads.</summary>
+    /// <summary>Gets the time spent capturing stacks, summed over threads: wall time, so it includes any time a capturing thread was preempted.</summary>
     public TimeSpan CaptureTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _captureTicks));
+
+    /// <summary>Gets the capture time a budgeted policy charged against its budget: each capture counted at most twice the typical one, so preemption does not count as spending.</summary>
+    internal TimeSpan ChargedTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _countedTicks));
 
     /// <summary>Gets a value indicating whether stacks carry file names and line numbers.</summary>
     public bool FileInfo { get; }
@@ -154,7 +156,7 @@ public sealed class StackCapture
         return stack;
     }
 
-    /// <summary>The interval a budgeted policy applies at <paramref name="tick"/> (<see cref="Environment.TickCount64"/>): halved for every whole second since it was last raised.</summary>
+    /// <summary>The interval a budgeted policy applies at <paramref name="tick"/> (<see cref="Environment.TickCount64"/>): halved for every whole second in which no window closed, so a process whose load stopped goes back to a stack for every buffer.</summary>
     internal int IntervalAt(long tick)
     {
         int interval = Volatile.Read(ref _interval);
@@ -163,23 +165,23 @@ public sealed class StackCapture
             return 1;
         }
 
-        long quiet = tick - Volatile.Read(ref _lastRaisedTick);
+        long quiet = tick - Volatile.Read(ref _lastAdjustedTick);
         if (quiet < 1000)
         {
             return interval;
         }
 
-        // Store the decay, so the next second halves from here; a concurrent raise wins (it is newer).
+        // Store the decay, so the next second halves from here; a concurrent resize wins (it is newer).
         int decayed = Math.Max(1, interval >> (int)Math.Min(30, quiet / 1000));
         if (Interlocked.CompareExchange(ref _interval, decayed, interval) == interval)
         {
-            Volatile.Write(ref _lastRaisedTick, tick);
+            Volatile.Write(ref _lastAdjustedTick, tick);
         }
 
         return decayed;
     }
 
-    /// <summary>Counts a capture's cost; for a budgeted policy, takes it from the bucket and doubles the interval while the bucket is in debt.</summary>
+    /// <summary>Counts a capture's cost; for a budgeted policy, resizes the interval when a window closes, in proportion to how far the window's spend was from its share.</summary>
     private void OnCaptured(long ticks)
     {
         Interlocked.Increment(ref _captureCount);
@@ -192,17 +194,26 @@ public sealed class StackCapture
         long now = Stopwatch.GetTimestamp();
         lock (_budgetLock)
         {
-            _tokens = Math.Min(_burstTicks, _tokens + (long)(CpuBudget * (now - _refilledAt))) - ticks;
-            _refilledAt = now;
-            if (_tokens >= 0)
+            long counted = _typicalTicks == 0 ? ticks : (long)Math.Min(ticks, 2 * _typicalTicks);
+            _typicalTicks = _typicalTicks == 0 ? ticks : (0.95 * _typicalTicks) + (0.05 * counted);
+            _windowSpent += counted;
+            _countedTicks += counted;
+            long elapsed = now - _windowStart;
+            if (elapsed < s_windowTicks)
             {
                 return;
             }
 
-            // In debt: sample half as often. Captures get rarer as the interval grows, so this settles at the
-            // rate the refill pays for; every quiet second halves it again (IntervalAt).
-            Volatile.Write(ref _interval, Math.Min(MaxInterval, Volatile.Read(ref _interval) * 2));
-            Volatile.Write(ref _lastRaisedTick, Environment.TickCount64);
+            // Proportional: spending 8 times the share makes the interval 8 times longer. Bounded per window (a
+            // quarter to eight times) so one window stretched by preemption (wall time is what is measured) cannot
+            // swing it far; a steady load settles within a few windows, without the overshoot of doubling on debt.
+            double ratio = _windowSpent / (CpuBudget * elapsed);
+            int interval = Volatile.Read(ref _interval);
+            double resized = Math.Clamp(interval * ratio, interval / 4.0, interval * 8.0);
+            Volatile.Write(ref _interval, (int)Math.Clamp(Math.Ceiling(resized), 1, MaxInterval));
+            Volatile.Write(ref _lastAdjustedTick, Environment.TickCount64);
+            _windowStart = now;
+            _windowSpent = 0;
         }
     }
 }
