@@ -22,6 +22,9 @@ public sealed class StackCapture
     /// <summary>A budgeted policy compares its spend with its share over windows of this length (25 ms) and resizes the interval at the end of each: a burst at switch-on costs at most about one window per renting thread.</summary>
     private static readonly long s_windowTicks = Stopwatch.Frequency / 40;
 
+    /// <summary>Unused share saved for bursts, at most 100 ms of capture time: the first captures are slow (the runtime loads what stack walking needs), and a demo or a quiet service then keeps a stack for every buffer.</summary>
+    private static readonly long s_reserveTicks = Stopwatch.Frequency / 10;
+
     private readonly StackInterner _stacks;
     private readonly Action? _onRefused;
     private long _refused;
@@ -41,6 +44,7 @@ public sealed class StackCapture
     // expensive one.
     private double _typicalTicks;
     private long _countedTicks;
+    private long _reserveTicks = s_reserveTicks;
 
     /// <summary>Initializes a capture policy.</summary>
     /// <param name="depth">How many frames of each stack are kept, counted from the caller of <c>Rent</c> or <c>Dispose</c>: 1 to 256.</param>
@@ -87,9 +91,9 @@ public sealed class StackCapture
     /// Each sampled buffer carries the interval N in force when it was drawn (<see cref="BufferAllocation.StackWeight"/>):
     /// the number of buffers it stands for, from which <see cref="LeakSite.EstimatedCount"/> is summed. The
     /// policy compares its capture time with <paramref name="cpuBudget"/> of each 25 ms window and resizes the
-    /// interval in proportion (so a quiet service, whose windows are mostly idle, keeps a stack for every buffer,
-    /// and a burst costs at most one window before the interval follows); every second in which no window closes
-    /// halves it, so a process whose load stopped goes back to a stack for every buffer.
+    /// interval in proportion; overspend is first paid from a reserve of up to 100 ms of capture time, refilled by
+    /// unused share, so switching on, a demo and a quiet service keep a stack for every buffer. Every second in
+    /// which no window closes halves the interval, so a process whose load stopped goes back to every buffer.
     /// </remarks>
     public static StackCapture Budgeted(double cpuBudget = DefaultCpuBudget, int depth = 16, bool fileInfo = false, bool disposeStacks = false, int maxStacks = 65_536)
     {
@@ -204,10 +208,16 @@ public sealed class StackCapture
                 return;
             }
 
+            // Overspend is paid from the reserve while it lasts; underspend refills it.
+            double share = CpuBudget * elapsed;
+            double over = _windowSpent - share;
+            long paid = over > 0 ? (long)Math.Min(_reserveTicks, over) : 0;
+            _reserveTicks = over > 0 ? _reserveTicks - paid : Math.Min(s_reserveTicks, _reserveTicks + (long)-over);
+
             // Proportional: spending 8 times the share makes the interval 8 times longer. Bounded per window (a
             // quarter to eight times) so one window stretched by preemption (wall time is what is measured) cannot
             // swing it far; a steady load settles within a few windows, without the overshoot of doubling on debt.
-            double ratio = _windowSpent / (CpuBudget * elapsed);
+            double ratio = (_windowSpent - paid) / share;
             int interval = Volatile.Read(ref _interval);
             double resized = Math.Clamp(interval * ratio, interval / 4.0, interval * 8.0);
             Volatile.Write(ref _interval, (int)Math.Clamp(Math.Ceiling(resized), 1, MaxInterval));
