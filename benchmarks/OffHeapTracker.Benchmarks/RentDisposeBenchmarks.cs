@@ -20,6 +20,7 @@ public class RentDisposeBenchmarks
     private DirectBufferPool _sampled = null!;
     private DirectBufferPool _fullStacks = null!;
     private DirectBufferPool _allocStacks = null!;
+    private DirectBufferPool _budgeted = null!;
 
     [Params(4096, 16384, 65536)]
     public int Size { get; set; }
@@ -33,6 +34,7 @@ public class RentDisposeBenchmarks
         _sampled = Subjects.Direct(Subjects.On(depth: 16, sampling: 16));
         _fullStacks = Subjects.Direct(Subjects.On(depth: 16));
         _allocStacks = Subjects.Direct(Subjects.On(depth: 16, disposeStacks: false));
+        _budgeted = Subjects.Direct(Subjects.OnWithDefaults());
     }
 
     [GlobalCleanup]
@@ -45,6 +47,7 @@ public class RentDisposeBenchmarks
         _sampled.Dispose();
         _fullStacks.Dispose();
         _allocStacks.Dispose();
+        _budgeted.Dispose();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Ops)]
@@ -104,11 +107,15 @@ public class RentDisposeBenchmarks
     [Benchmark(OperationsPerInvoke = Ops)]
     public void DirectMonitorOnSampled16() => RentDispose(_sampled);
 
-    /// <summary>The default: an allocation stack and a first-dispose stack per buffer.</summary>
+    /// <summary>The default (<c>BufferMonitor.Enable()</c>): budgeted stacks, 1 % of one core; a tight loop of rents is far over budget, so this is the sampled steady state.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void DirectMonitorOnBudgeted() => RentDispose(_budgeted);
+
+    /// <summary><c>StackPolicy.Every</c> with dispose stacks: an allocation and a first-dispose stack per buffer.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void DirectMonitorOnFullStacks() => RentDispose(_fullStacks);
 
-    /// <summary>Allocation stacks only (<c>CaptureDisposeStacks = false</c>): one capture per buffer, as the bare row.</summary>
+    /// <summary><c>StackPolicy.Every</c>, allocation stacks only: one capture per buffer, as the bare row.</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void DirectMonitorOnAllocStacksOnly() => RentDispose(_allocStacks);
 

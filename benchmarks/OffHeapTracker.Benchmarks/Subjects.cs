@@ -14,14 +14,23 @@ internal static class Subjects
 
     public static ResidentBufferMonitor Off() => new();
 
-    public static ResidentBufferMonitor On(int depth, int sampling = 1, bool disposeStacks = true)
+    public static ResidentBufferMonitor On(int depth, int sampling = 1, bool disposeStacks = true, StackPolicy stacks = StackPolicy.Every)
     {
         var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions
         {
             StackTraceDepth = depth,
             StackTraceSampling = sampling,
             CaptureDisposeStacks = disposeStacks,
+            Stacks = stacks,
         });
+        monitor.Enable();
+        return monitor;
+    }
+
+    /// <summary>The monitor as <c>BufferMonitor.Enable()</c> switches it on: default options (budgeted stacks, no dispose stacks).</summary>
+    public static ResidentBufferMonitor OnWithDefaults()
+    {
+        var monitor = new ResidentBufferMonitor();
         monitor.Enable();
         return monitor;
     }
