@@ -4,7 +4,7 @@ using System.Net;
 namespace TcpProxy;
 
 /// <summary>The command line, checked: each bad value is named with what is allowed.</summary>
-internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPEndPoint? Diagnostics, int LeakEvery, int LoadConnections, TimeSpan LoadDuration)
+internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPEndPoint? Diagnostics, int LeakEvery, int LoadConnections, TimeSpan LoadDuration, ProxyPool Pool)
 {
     public static ProxyOptions Parse(string[] args)
     {
@@ -12,6 +12,7 @@ internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPE
         IPEndPoint? upstream = null, diagnostics = null;
         int leakEvery = 0, load = 0;
         double seconds = 10;
+        ProxyPool pool = ProxyPool.Direct;
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
@@ -24,11 +25,18 @@ internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPE
                 case "--leak-every": leakEvery = IntOf(name, Value(), 1, int.MaxValue); break;
                 case "--load": load = IntOf(name, Value(), 1, 10_000); break;
                 case "--seconds": seconds = IntOf(name, Value(), 1, 3600); break;
+                case "--pool": pool = PoolOf(name, Value()); break;
                 default: throw new ArgumentException($"unknown option '{name}'.");
             }
         }
 
-        return new ProxyOptions(listen, upstream, diagnostics, leakEvery, load, TimeSpan.FromSeconds(seconds));
+        // The kept copies are there for the monitor to find, and it sees only DirectBufferPool buffers.
+        if (leakEvery > 0 && pool != ProxyPool.Direct)
+        {
+            throw new ArgumentException("--leak-every needs --pool direct: the monitor sees only the DirectBufferPool's buffers.");
+        }
+
+        return new ProxyOptions(listen, upstream, diagnostics, leakEvery, load, TimeSpan.FromSeconds(seconds), pool);
     }
 
     // Port 0 (any free port) makes sense only for the side we listen on.
@@ -36,6 +44,13 @@ internal sealed record ProxyOptions(IPEndPoint Listen, IPEndPoint? Upstream, IPE
         IPEndPoint.TryParse(value, out IPEndPoint? endPoint) && (anyPort || endPoint.Port != 0) && value.Contains(':', StringComparison.Ordinal)
             ? endPoint
             : throw new ArgumentException($"{name} must be an address and port such as 127.0.0.1:6380, not '{value}'.");
+
+    private static ProxyPool PoolOf(string name, string value) => value switch
+    {
+        "direct" => ProxyPool.Direct,
+        "shared" => ProxyPool.Shared,
+        _ => throw new ArgumentException($"{name} must be 'direct' (a tracked DirectBufferPool) or 'shared' (MemoryPool<byte>.Shared), not '{value}'."),
+    };
 
     private static int IntOf(string name, string value, int min, int max) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= min && n <= max

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -5,19 +6,21 @@ using OffHeapTracker;
 
 namespace TcpProxy;
 
-/// <summary>Forwards bytes both ways between each client and an upstream server, through pipes over a <see cref="DirectBufferPool"/>.</summary>
+/// <summary>Forwards bytes both ways between each client and an upstream server, through pipes over one memory pool, normally a <see cref="DirectBufferPool"/>.</summary>
 /// <remarks>
 /// Per connection and direction, as in dble: a read buffer that lives as long as the connection is rented as
 /// <see cref="BufferType.Pool"/>. The socket receives into it, and the bytes go into a <see cref="Pipe"/>
 /// whose segments are short-lived <see cref="BufferType.Normal"/> buffers from the same pool. A send loop
 /// drains the pipe into the other socket. Each connection runs under
 /// <c>BufferMonitor.BeginContext("conn {id} {remote}")</c>, so every buffer it rents says whose it is.
+/// Any other <see cref="MemoryPool{T}"/> (<c>--pool shared</c>) takes the same path; only the read buffer is
+/// rented without a type, which such a pool has no use for.
 /// </remarks>
 internal sealed class ProxyServer : IAsyncDisposable
 {
     private const int ReadBufferSize = 16 * 1024;
 
-    private readonly DirectBufferPool _pool;
+    private readonly MemoryPool<byte> _pool;
     private readonly EndPoint _upstream;
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stopping = new();
@@ -27,11 +30,14 @@ internal sealed class ProxyServer : IAsyncDisposable
     private Task? _acceptLoop;
     private long _nextConnectionId;
 
-    public ProxyServer(DirectBufferPool pool, IPEndPoint listen, EndPoint upstream, int leakEvery = 0)
+    /// <exception cref="ArgumentException"><paramref name="leakEvery"/> is positive and <paramref name="pool"/> is not a <see cref="DirectBufferPool"/>.</exception>
+    public ProxyServer(MemoryPool<byte> pool, IPEndPoint listen, EndPoint upstream, int leakEvery = 0)
     {
         _pool = pool;
         _upstream = upstream;
-        _leaks = leakEvery > 0 ? new LeakInjector(pool, leakEvery) : null;
+        _leaks = leakEvery <= 0 ? null
+            : pool is DirectBufferPool direct ? new LeakInjector(direct, leakEvery)
+            : throw new ArgumentException("Leaking on purpose needs a DirectBufferPool: the monitor sees no other pool's buffers.", nameof(leakEvery));
         _listener = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(listen);
         _listener.Listen(512);
@@ -122,7 +128,7 @@ internal sealed class ProxyServer : IAsyncDisposable
     {
         var pipe = new Pipe(new PipeOptions(pool: _pool, minimumSegmentSize: 4096, pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, useSynchronizationContext: false));
         Task sending = SendAsync(pipe.Reader, to, cancellationToken);
-        using (DirectBuffer readBuffer = _pool.Rent(ReadBufferSize, BufferType.Pool))
+        using (IMemoryOwner<byte> readBuffer = RentReadBuffer())
         {
             try
             {
@@ -166,6 +172,9 @@ internal sealed class ProxyServer : IAsyncDisposable
             }
         }
     }
+
+    private IMemoryOwner<byte> RentReadBuffer() =>
+        _pool is DirectBufferPool direct ? direct.Rent(ReadBufferSize, BufferType.Pool) : _pool.Rent(ReadBufferSize);
 
     private static async Task SendAsync(PipeReader reader, Socket to, CancellationToken cancellationToken)
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using OffHeapTracker.Monitoring;
@@ -100,10 +101,50 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
     [InlineData(new[] { "--frobnicate" }, "unknown option '--frobnicate'")]
     [InlineData(new[] { "--upstream", "127.0.0.1:0" }, "--upstream must be an address and port")]
     [InlineData(new[] { "--diagnostics", "127.0.0.1" }, "--diagnostics must be an address and port")]
+    [InlineData(new[] { "--pool", "kestrel" }, "--pool must be 'direct' (a tracked DirectBufferPool) or 'shared' (MemoryPool<byte>.Shared), not 'kestrel'")]
+    [InlineData(new[] { "--pool", "Shared" }, "--pool must be 'direct' (a tracked DirectBufferPool) or 'shared' (MemoryPool<byte>.Shared), not 'Shared'")]
+    [InlineData(new[] { "--pool" }, "--pool needs a value")]
+    [InlineData(new[] { "--pool", "shared", "--leak-every", "10" }, "--leak-every needs --pool direct")]
     public void BadArguments_AreRejectedNamingTheOption(string[] args, string message)
     {
         var ex = Assert.Throws<ArgumentException>(() => ProxyOptions.Parse(args));
         Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pool_IsDirectByDefault_AndSharedSelectsMemoryPoolShared()
+    {
+        Assert.Equal(ProxyPool.Direct, ProxyOptions.Parse([]).Pool);
+        Assert.Equal(ProxyPool.Direct, ProxyOptions.Parse(["--pool", "direct"]).Pool);
+        Assert.Equal(ProxyPool.Shared, ProxyOptions.Parse(["--pool", "shared"]).Pool);
+        Assert.Equal(ProxyPool.Shared, ProxyOptions.Parse(["--listen", "127.0.0.1:0", "--pool", "shared", "--load", "5"]).Pool);
+    }
+
+    [Fact]
+    public async Task OnAnotherMemoryPool_EveryByteIntact_EveryPipeSegmentFromThatPool()
+    {
+        // What --pool shared runs: MemoryPool<byte>.Shared, wrapped here only to count what the proxy rents from it.
+        using var pool = new CountingMemoryPool(MemoryPool<byte>.Shared);
+        await using var echo = new EchoServer();
+        await using var proxy = new ProxyServer(pool, new IPEndPoint(IPAddress.Loopback, 0), echo.EndPoint);
+        proxy.Start();
+
+        // 400 round trips take well under a second; the minute only stops a hung run, and the count check below
+        // fails if it ever cut the run short.
+        LoadClient.Result result = await LoadClient.RunAsync(proxy.LocalEndPoint, connections: 4, roundTrips: 100, TimeSpan.FromMinutes(1));
+        Assert.Equal(400, result.RoundTrips);
+        Assert.Equal(0, result.Mismatches);
+
+        // The same bound as on the DirectBufferPool above: the pipes' segments and the read buffers all came from this pool.
+        long leastRents = (2 * result.Bytes / SegmentSize) + (2 * 4);
+        Assert.True(pool.Rents >= leastRents, $"{pool.Rents} rents to carry {2 * result.Bytes} bytes: the proxy cannot have used the given pool for every segment");
+    }
+
+    [Fact]
+    public void LeakEvery_OnAnotherMemoryPool_IsRefusedNamingTheParameter()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new ProxyServer(MemoryPool<byte>.Shared, new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(IPAddress.Loopback, 1), leakEvery: 10));
+        Assert.Equal("leakEvery", ex.ParamName);
     }
 
     [Fact]
@@ -141,6 +182,25 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
         ProxyOptions defaults = ProxyOptions.Parse([]);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 6380), defaults.Listen);
         Assert.Null(defaults.Upstream);
+    }
+
+    private sealed class CountingMemoryPool(MemoryPool<byte> inner) : MemoryPool<byte>
+    {
+        private long _rents;
+
+        public long Rents => Interlocked.Read(ref _rents);
+
+        public override int MaxBufferSize => inner.MaxBufferSize;
+
+        public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+        {
+            Interlocked.Increment(ref _rents);
+            return inner.Rent(minBufferSize);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+        }
     }
 
     // Polls until the condition holds, so a passing run waits only as long as it must. The 30 s bound is for a
