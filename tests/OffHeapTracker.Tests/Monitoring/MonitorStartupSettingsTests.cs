@@ -79,4 +79,22 @@ public sealed class MonitorStartupSettingsTests
 
         Assert.True(MonitorStartupSettings.FromProcess().RecordPool);
     }
+
+    [Theory]
+    [InlineData(null, null, StackPolicy.Budgeted)]
+    [InlineData("every", null, StackPolicy.Every)]
+    [InlineData(" NONE ", "every", StackPolicy.None)]
+    [InlineData("Budgeted", "none", StackPolicy.Budgeted)]
+    [InlineData(null, "every", StackPolicy.Every)]
+    [InlineData("sometimes", "none", StackPolicy.None)]
+    [InlineData("sometimes", null, StackPolicy.Budgeted)]
+    public void Stacks_ComeFromTheEnvironment_ThenTheAppContextData_DefaultingToBudgeted(string? environment, string? appData, StackPolicy expected)
+    {
+        MonitorStartupSettings settings = MonitorStartupSettings.Read(
+            name => name == "OFFHEAPTRACKER_MONITOR_STACKS" ? environment : null,
+            _ => null,
+            name => name == "OffHeapTracker.Monitor.Stacks" ? appData : null);
+
+        Assert.Equal(expected, settings.Stacks);
+    }
 }

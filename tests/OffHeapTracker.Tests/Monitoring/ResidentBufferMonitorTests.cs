@@ -437,6 +437,35 @@ public sealed partial class ResidentBufferMonitorTests
         Assert.Equal("MaxStacks", Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxStacks = 0).ParamName);
         Assert.Throws<ArgumentNullException>(() => options.TimeProvider = null!);
         Assert.Throws<ArgumentNullException>(() => options.LoggerFactory = null!);
+        Assert.Equal("Stacks", Assert.Throws<ArgumentOutOfRangeException>(() => options.Stacks = (StackPolicy)7).ParamName);
+        ArgumentOutOfRangeException budget = Assert.Throws<ArgumentOutOfRangeException>(() => options.StackBudget = 0);
+        Assert.Equal("StackBudget", budget.ParamName);
+        Assert.Contains("between 0.0001 and 1", budget.Message, StringComparison.Ordinal);
+        Assert.Equal("StackBudget", Assert.Throws<ArgumentOutOfRangeException>(() => options.StackBudget = double.NaN).ParamName);
+        Assert.Equal(StackPolicy.Budgeted, options.Stacks);
+        Assert.False(options.CaptureDisposeStacks);
+    }
+
+    [Theory]
+    [InlineData(StackPolicy.Budgeted, 1, true, 1)]
+    [InlineData(StackPolicy.Every, 1, false, 1)]
+    [InlineData(StackPolicy.Budgeted, 16, false, 16)]
+    public void StackPolicy_BuildsTheCaptureItNames(StackPolicy policy, int sampling, bool budgeted, int interval)
+    {
+        var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { Stacks = policy, StackTraceSampling = sampling });
+
+        Assert.Equal(policy, monitor.Stacks);
+        Assert.Equal(budgeted, monitor.StackCapture!.IsBudgeted);
+        Assert.Equal(interval, monitor.StackCapture.CurrentInterval);
+    }
+
+    [Fact]
+    public void NoStackPolicy_OrDepthZero_CapturesNothing()
+    {
+        Assert.Null(new ResidentBufferMonitor(new ResidentBufferMonitorOptions { Stacks = StackPolicy.None }).StackCapture);
+        var depthZero = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { StackTraceDepth = 0 });
+        Assert.Null(depthZero.StackCapture);
+        Assert.Equal(StackPolicy.None, depthZero.Stacks);
     }
 
     [Fact]
