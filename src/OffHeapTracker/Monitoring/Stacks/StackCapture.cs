@@ -25,6 +25,9 @@ public sealed class StackCapture
     /// <summary>Unused share saved for bursts, at most 100 ms of capture time: the first captures are slow (the runtime loads what stack walking needs), and a demo or a quiet service then keeps a stack for every buffer.</summary>
     private static readonly long s_reserveTicks = Stopwatch.Frequency / 10;
 
+    /// <summary>No capture is charged more than 1 ms: a warm one costs 5–50 µs, so anything longer is the first, cold capture (the runtime loading what stack walking needs) or a preempted one.</summary>
+    private static readonly long s_maxChargeTicks = Stopwatch.Frequency / 1000;
+
     private readonly StackInterner _stacks;
     private readonly Action? _onRefused;
     private long _refused;
@@ -198,7 +201,8 @@ public sealed class StackCapture
         long now = Stopwatch.GetTimestamp();
         lock (_budgetLock)
         {
-            long counted = _typicalTicks == 0 ? ticks : (long)Math.Min(ticks, 2 * _typicalTicks);
+            long counted = Math.Min(ticks, s_maxChargeTicks);
+            counted = _typicalTicks == 0 ? counted : (long)Math.Min(counted, 2 * _typicalTicks);
             _typicalTicks = _typicalTicks == 0 ? ticks : (0.95 * _typicalTicks) + (0.05 * counted);
             _windowSpent += counted;
             _countedTicks += counted;
@@ -217,10 +221,14 @@ public sealed class StackCapture
             // Proportional: spending 8 times the share makes the interval 8 times longer. Bounded per window (a
             // quarter to eight times) so one window stretched by preemption (wall time is what is measured) cannot
             // swing it far; a steady load settles within a few windows, without the overshoot of doubling on debt.
+            // Within a quarter either way of the share the interval stays: a window paid for by the reserve comes out
+            // at exactly the share, and must not nudge the interval up.
             double ratio = (_windowSpent - paid) / share;
             int interval = Volatile.Read(ref _interval);
-            double resized = Math.Clamp(interval * ratio, interval / 4.0, interval * 8.0);
-            Volatile.Write(ref _interval, (int)Math.Clamp(Math.Ceiling(resized), 1, MaxInterval));
+            double resized = ratio > 1.25 ? Math.Ceiling(interval * Math.Min(ratio, 8))
+                : ratio < 0.75 ? Math.Floor(interval * Math.Max(ratio, 0.25))
+                : interval;
+            Volatile.Write(ref _interval, (int)Math.Clamp(resized, 1, MaxInterval));
             Volatile.Write(ref _lastAdjustedTick, Environment.TickCount64);
             _windowStart = now;
             _windowSpent = 0;

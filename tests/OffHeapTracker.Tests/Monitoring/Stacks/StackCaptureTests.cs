@@ -75,6 +75,23 @@ public sealed class StackCaptureTests
         Assert.Contains("between", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Budgeted_ABurstTheReserveCovers_KeepsAStackForEveryBuffer()
+    {
+        var capture = StackCapture.Budgeted();
+
+        // 60 ms of back-to-back captures: far over 1 % of a core, but within the 100 ms reserve, so the interval
+        // must stay at 1 (a demo, or the cold first captures of a quiet service).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < 60)
+        {
+            capture.Capture();
+        }
+
+        Assert.Equal(1, capture.CurrentInterval);
+        Assert.True(capture.CaptureCount > 0);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static CapturedStackTrace? CaptureAtSiteA(StackCapture capture) => capture.Capture();
 
