@@ -216,7 +216,23 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
     void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
 
-    bool IBufferMonitor.IsRecording(BufferType bufferType) => _enabled && (bufferType != BufferType.Pool || _recordPool);
+    bool IBufferMonitor.IsRecording(BufferType bufferType)
+    {
+        if (!_enabled || (bufferType == BufferType.Pool && !_recordPool))
+        {
+            return false;
+        }
+
+        // Asked before the pool captures a stack: a full table would refuse the record anyway, so count the drop
+        // here and spare the capture (and the room it would take in the stack table).
+        if (Volatile.Read(ref _table).Count >= _maxRecords)
+        {
+            OnDropped(_maxRecords, "records");
+            return false;
+        }
+
+        return true;
+    }
 
     bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation);
 
@@ -277,7 +293,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             allocation.Context,
             allocation.Stack,
             // A caller that passes a stack without a weight stands for that one buffer.
-            allocation.Stack is null ? 0 : Math.Max(1, allocation.StackWeight));
+            allocation.Stack is null ? 0 : Math.Clamp(allocation.StackWeight, 1, StackCapture.MaxInterval));
         if (!table.TryAdd(allocation.Id, record, _maxRecords))
         {
             OnDropped(_maxRecords, "records");

@@ -83,7 +83,8 @@ public sealed partial class DirectBufferPool
     /// <remarks>Called with <paramref name="disposing"/> false by the finalizer of a pool nobody disposed: the same steps, without logging.</remarks>
     protected override void Dispose(bool disposing)
     {
-        if (_disposed)
+        // A pool whose constructor threw before its registry existed has nothing to release.
+        if (_disposed || _threads is null)
         {
             return;
         }
@@ -237,6 +238,37 @@ public sealed partial class DirectBufferPool
         }
 
         return taken;
+    }
+
+    /// <summary>Gives back the cached blocks of threads that have exited, so the registry can unlist them; called by the registry before it prunes, outside its own lock.</summary>
+    /// <remarks>Skipped when another pass holds the slab lock: that pass drains them too (exited threads first).</remarks>
+    private void DrainExitedThreads()
+    {
+        if (!_slabLock.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            if (_slabsReleased)
+            {
+                return;
+            }
+
+            foreach (PoolThreadState state in _threads.States)
+            {
+                if (!state.Thread.IsAlive && Volatile.Read(ref state.CachedBytes) != 0)
+                {
+                    // No owner is left to race with.
+                    state.DrainTo(_classes);
+                }
+            }
+        }
+        finally
+        {
+            _slabLock.Exit();
+        }
     }
 
     /// <summary>Waits out rents in flight. Precondition: <see cref="_disposed"/> is set and a process-wide barrier ran since.</summary>

@@ -53,17 +53,23 @@ public sealed unsafe partial class DirectBufferPool
 
         // From here a late Dispose (an owner's hand-off) may return the block: the leak it undoes is recorded.
         lease.PublishLeaked(reclaim);
-        _tracker.OnLeaked(lease, reclaim);
-        if (reclaim)
+        try
         {
-            // Never back into the lease recycler: this object is being finalized and must not be resurrected.
-            // Nor into the finalizer thread's block cache: that thread never rents, so the block would idle there.
-            ReturnMemory(lease, reuseLeaseObject: false, cacheBlock: false);
+            _tracker.OnLeaked(lease, reclaim);
         }
-        else
+        finally
         {
-            // The leak settles this lease as far as waits and the slab release are concerned.
-            SettleAfterReturnOrLeak();
+            if (reclaim)
+            {
+                // Never back into the lease recycler: this object is being finalized and must not be resurrected.
+                // Nor into the finalizer thread's block cache: that thread never rents, so the block would idle there.
+                ReturnMemory(lease, reuseLeaseObject: false, cacheBlock: false);
+            }
+            else
+            {
+                // The leak settles this lease as far as waits and the slab release are concerned.
+                SettleAfterReturnOrLeak();
+            }
         }
     }
 

@@ -74,11 +74,13 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             _classes[i] = new SizeClass(SizeClasses.BlockSizeOf(i), options.Allocator, options.Backing == BufferBacking.PinnedArray);
         }
 
+        // Before any user code (the logger factory, the monitor): a constructor that throws still gets its
+        // finalizer run, and Dispose(false) then needs the registry.
+        _threads = new ThreadRegistry(_poolId, _classes, _highWater, DrainExitedThreads);
         _clock = options.TimeProvider;
         _logger = options.LoggerFactory.CreateLogger<DirectBufferPool>();
         _fallback = new FallbackAllocator(Name, Backing, options.Allocator, _logger, _clock);
         _tracker = new BufferTracker(options.Monitor ?? BufferMonitor.Shared, Name, _poolId, _logger, _clock);
-        _threads = new ThreadRegistry(_poolId, _classes, _highWater);
 
         _meter = OffHeapTrackerMetrics.GetMeter(options.MeterFactory);
         OffHeapTrackerMetrics.Register(_meter, this);
@@ -313,6 +315,9 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             IsDisposed = _disposed,
         };
     }
+
+    /// <summary>Gets the number of per-thread states the pool lists now (tests).</summary>
+    internal int ListedThreadStates => _threads.States.Length;
 
     /// <summary>Gets the bytes the calling thread keeps cached for this pool (tests).</summary>
     internal long CachedBytesOfCurrentThread() => _threads.GetState(ThreadRoot.Current).CachedBytes;

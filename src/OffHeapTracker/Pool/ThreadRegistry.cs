@@ -29,6 +29,7 @@ internal sealed class ThreadRegistry
     private readonly int _slot;
     private readonly SizeClass[] _classes;
     private readonly HighWaterMark _highWater;
+    private readonly Action _drainExitedThreads;
 
     /// <summary>Guards <see cref="_states"/> (written under it, copy-on-write) and <see cref="_retired"/>.</summary>
     private readonly Lock _statesLock = new();
@@ -37,11 +38,16 @@ internal sealed class ThreadRegistry
     private int _pruneAt = 16;
     private bool _slotReleased;
 
-    public ThreadRegistry(int poolId, SizeClass[] classes, HighWaterMark highWater)
+    /// <param name="poolId">The pool's id, which its states carry.</param>
+    /// <param name="classes">The pool's size classes, to size each thread's cache.</param>
+    /// <param name="highWater">The pool's high-water mark, which a pruned thread's pending bytes go to.</param>
+    /// <param name="drainExitedThreads">Gives back exited threads' cached blocks (under the pool's slab lock) before a prune, so they can be unlisted.</param>
+    public ThreadRegistry(int poolId, SizeClass[] classes, HighWaterMark highWater, Action drainExitedThreads)
     {
         _poolId = poolId;
         _classes = classes;
         _highWater = highWater;
+        _drainExitedThreads = drainExitedThreads;
         lock (s_slotLock)
         {
             _slot = s_freeSlots.Count > 0 ? s_freeSlots.Pop() : s_nextSlot++;
@@ -125,6 +131,12 @@ internal sealed class ThreadRegistry
         }
 
         states[_slot] = state;
+        if (Volatile.Read(ref _states).Length >= _pruneAt)
+        {
+            // Outside the states lock: the pool takes its slab lock first (the lock order).
+            _drainExitedThreads();
+        }
+
         lock (_statesLock)
         {
             if (_states.Length >= _pruneAt)

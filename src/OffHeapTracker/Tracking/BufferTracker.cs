@@ -44,11 +44,22 @@ internal sealed partial class BufferTracker
     public BufferTracker(IBufferMonitor monitor, string poolName, int poolId, ILogger logger, TimeProvider warningClock)
     {
         _monitor = monitor;
-        _capture = monitor.StackCapture;
-        _monitorClock = monitor.TimeProvider;
-        _poolName = poolName;
-        _poolId = poolId;
         _logger = logger;
+        _poolName = poolName;
+        try
+        {
+            _capture = monitor.StackCapture;
+            _monitorClock = monitor.TimeProvider ?? TimeProvider.System;
+        }
+        catch (Exception ex)
+        {
+            // A monitor that cannot say what it wants gets no stacks and the system clock; the pool still works.
+            _capture = null;
+            _monitorClock = TimeProvider.System;
+            OnMonitorFailed(ex, nameof(IBufferMonitor.StackCapture), bufferId: 0);
+        }
+
+        _poolId = poolId;
         _doubleDisposeWarnings = new WarningRateLimiter(warningClock, s_warningInterval);
         _leakWarnings = new WarningRateLimiter(warningClock, s_warningInterval);
     }
@@ -148,7 +159,7 @@ internal sealed partial class BufferTracker
             // Only for leases whose allocation stack was sampled: sampling must bound the dispose cost too.
             if (tracking.AllocationStack is not null && _capture is { DisposeStacks: true } capture)
             {
-                Volatile.Write(ref tracking.DisposeStack, capture.Capture());
+                Volatile.Write(ref tracking.DisposeStack, capture.CaptureForDispose());
             }
 
             _monitor.OnReturned(lease.Id);
@@ -175,7 +186,7 @@ internal sealed partial class BufferTracker
             ref LeaseTracking tracking = ref lease.Tracking;
 
             // Rare and rate-limited, so the second dispose is captured whenever the policy has a capture at all.
-            CapturedStackTrace? secondDispose = _capture?.Capture();
+            CapturedStackTrace? secondDispose = _capture?.CaptureForDispose();
             string firstDispose = Volatile.Read(ref tracking.DisposeStack)?.Text
                 ?? (_capture is { DisposeStacks: true } && tracking.AllocationStack is not null ? NotRecorded : DisposeStacksOff);
             Log.DoubleDispose(

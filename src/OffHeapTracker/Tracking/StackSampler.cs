@@ -10,10 +10,10 @@ namespace OffHeapTracker;
 /// capture, as a fresh count does (a quiet service gets a stack for its first buffer).
 /// </para>
 /// <para>
-/// A fixed policy (one in N) counts down N exactly. A budgeted one draws each countdown at random between 1 and
-/// 2N − 1 (mean N, the interval in force), so that every rent has the same chance and a site's sampled records,
-/// each weighted N, estimate its count without bias; a countdown older than a second is drawn again, so a thread
-/// follows the interval back down when the load falls.
+/// A fixed policy (one in N) counts down N exactly. A budgeted one draws each countdown from a geometric
+/// distribution with mean N (the interval in force), so that every rent has the same 1-in-N chance and a site's
+/// sampled records, each weighted N, estimate its count without bias; a countdown older than a second is drawn
+/// again, so a thread follows the interval back down when the load falls.
 /// </para>
 /// </remarks>
 internal sealed class StackSampler
@@ -39,8 +39,10 @@ internal sealed class StackSampler
         int i = EntryFor(capture, out bool fresh);
         if (!capture.IsBudgeted)
         {
+            // The first rent is captured (a quiet thread shows its stack at once) and stands for itself; each later
+            // capture stands for the N rents since the previous one.
             int every = capture.Sampling;
-            weight = every;
+            weight = fresh ? 1 : every;
             if (!fresh && --_left[i] > 0 && _left[i] < every)
             {
                 return false;
@@ -91,8 +93,17 @@ internal sealed class StackSampler
         _weights[i] = interval;
         _drawnAt[i] = tick;
 
-        // Uniform in [1, 2N - 1]: mean N. Interval 1 gives 1, a capture on the next rent.
-        _left[i] = interval == 1 ? 1 : 1 + (int)(NextRandom() % (uint)((2 * interval) - 1));
+        // Geometric with mean N: every rent has the same 1-in-N chance whenever the countdown is drawn, so a thread
+        // that redraws often (it rents rarely) is sampled as fairly as a busy one. Interval 1 gives 1.
+        if (interval == 1)
+        {
+            _left[i] = 1;
+            return;
+        }
+
+        double uniform = (NextRandom() + 1.0) / (uint.MaxValue + 1.0);
+        double draw = Math.Log(uniform) / Math.Log(1.0 - (1.0 / interval));
+        _left[i] = 1 + (int)Math.Min(draw, 16.0 * interval);
     }
 
     /// <summary>xorshift32: a few instructions, thread-local, good enough to spread sampling points.</summary>

@@ -120,4 +120,30 @@ public sealed class PoolLifetimeTests
 
         return pools;
     }
+
+    [Fact]
+    public void PoolWhoseConstructorThrows_IsFinalizedWithoutCrashingTheProcess()
+    {
+        ConstructWithFailingLogger();
+
+        // The half-built pool's finalizer runs Dispose(false); were it to throw, the test host would die here.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void ConstructWithFailingLogger() =>
+        Assert.Throws<ObjectDisposedException>(() => new DirectBufferPool(new DirectBufferPoolOptions { LoggerFactory = new DisposedLoggerFactory() }));
+
+    private sealed class DisposedLoggerFactory : Microsoft.Extensions.Logging.ILoggerFactory
+    {
+        public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider) => throw new ObjectDisposedException(nameof(DisposedLoggerFactory));
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => throw new ObjectDisposedException(nameof(DisposedLoggerFactory));
+
+        public void Dispose()
+        {
+        }
+    }
 }

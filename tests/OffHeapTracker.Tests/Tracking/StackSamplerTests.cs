@@ -16,6 +16,23 @@ public sealed class StackSamplerTests
     }
 
     [Fact]
+    public void FixedPolicy_TheFirstCaptureStandsForItself_LaterOnesForN()
+    {
+        var sampler = new StackSampler();
+        var capture = new StackCapture(sampling: 4);
+        var weights = new List<int>();
+        for (int i = 0; i < 9; i++)
+        {
+            if (sampler.ShouldCapture(capture, out int weight))
+            {
+                weights.Add(weight);
+            }
+        }
+
+        Assert.Equal([1, 4, 4], weights);
+    }
+
+    [Fact]
     public void TwoPolicies_OnOneThread_KeepTheirOwnCounts()
     {
         var sampler = new StackSampler();

@@ -114,6 +114,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             }
         }
 
+        // When every matching record carries a stack, each site's records are exactly its buffers, whatever their weights.
         bool estimated = noStack is not null && sampledWeight > 0;
         foreach (SiteTally tally in byText.Values)
         {
@@ -125,10 +126,17 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             else if (estimated)
             {
                 tally.EstimatedCount = (long)Math.Round((double)totalCount * tally.EstimatedCount / sampledWeight);
-                tally.EstimatedBytes = (long)Math.Round((double)totalBytes * tally.EstimatedBytes / sampledWeightedBytes);
+                tally.EstimatedBytes = sampledWeightedBytes > 0
+                    ? (long)Math.Round((double)totalBytes * tally.EstimatedBytes / sampledWeightedBytes)
+                    : 0;
+            }
+            else
+            {
+                tally.EstimatedCount = tally.Count;
+                tally.EstimatedBytes = tally.Bytes;
             }
 
-            tally.IsEstimate |= estimated;
+            tally.IsEstimate = estimated;
         }
 
         var tallies = new List<SiteTally>(byText.Values);

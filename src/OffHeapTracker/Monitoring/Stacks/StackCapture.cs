@@ -149,7 +149,12 @@ public sealed class StackCapture
     /// <summary>Captures the calling thread's stack, skipping OffHeapTracker's own frames, and returns its shared instance.</summary>
     /// <returns>The interned stack, or null if it is new and <see cref="MaxStacks"/> stacks are already kept (counted in <see cref="RefusedCount"/>).</returns>
     /// <remarks>Ignores <see cref="Sampling"/>: the pool decides which buffers are sampled.</remarks>
-    public CapturedStackTrace? Capture()
+    public CapturedStackTrace? Capture() => CaptureCore(forRecord: true);
+
+    /// <summary>Captures a stack that goes with no record (a dispose): a refusal is counted in <see cref="RefusedCount"/> but does not drop a record.</summary>
+    internal CapturedStackTrace? CaptureForDispose() => CaptureCore(forRecord: false);
+
+    private CapturedStackTrace? CaptureCore(bool forRecord)
     {
         long start = Stopwatch.GetTimestamp();
         CapturedStackTrace? stack = _stacks.Capture(Depth, FileInfo);
@@ -157,7 +162,10 @@ public sealed class StackCapture
         if (stack is null)
         {
             Interlocked.Increment(ref _refused);
-            _onRefused?.Invoke();
+            if (forRecord)
+            {
+                _onRefused?.Invoke();
+            }
         }
 
         return stack;
@@ -203,7 +211,7 @@ public sealed class StackCapture
         {
             long counted = Math.Min(ticks, s_maxChargeTicks);
             counted = _typicalTicks == 0 ? counted : (long)Math.Min(counted, 2 * _typicalTicks);
-            _typicalTicks = _typicalTicks == 0 ? ticks : (0.95 * _typicalTicks) + (0.05 * counted);
+            _typicalTicks = _typicalTicks == 0 ? counted : (0.95 * _typicalTicks) + (0.05 * counted);
             _windowSpent += counted;
             _countedTicks += counted;
             long elapsed = now - _windowStart;

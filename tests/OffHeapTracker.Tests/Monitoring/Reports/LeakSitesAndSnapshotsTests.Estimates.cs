@@ -63,6 +63,21 @@ public sealed partial class LeakSitesAndSnapshotsTests
     }
 
     [Fact]
+    public void EveryMatchingRecordSampled_EstimatesAreExactWhateverTheWeights()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time);
+        RecordAtSmallLeak(monitor, 1, 4096, sampledWeight: 500);
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        LeakSite site = Assert.Single(monitor.GetLeakSites());
+
+        // The one buffer left is this one: the other 499 it stood for came back.
+        Assert.Equal(1, site.EstimatedCount);
+        Assert.Equal(4096, site.EstimatedBytes);
+        Assert.False(site.IsEstimate);
+    }
+
+    [Fact]
     public void NothingSampled_TheNoStackSiteKeepsItsCount()
     {
         ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time, o => o.Stacks = StackPolicy.None);

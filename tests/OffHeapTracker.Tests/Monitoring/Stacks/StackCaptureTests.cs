@@ -92,6 +92,32 @@ public sealed class StackCaptureTests
         Assert.True(capture.CaptureCount > 0);
     }
 
+    [Fact]
+    public void FullTable_CountsTheDrop_WithoutCapturingAStack()
+    {
+        var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { MaxRecords = 1, Stacks = StackPolicy.Every });
+        monitor.Enable();
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Monitor = monitor });
+        var leases = Enumerable.Range(0, 3).Select(_ => pool.Rent(512)).ToList();
+
+        Assert.Equal(1, monitor.StackCapture!.CaptureCount);
+        Assert.Equal(2, monitor.DroppedRecords);
+        leases.ForEach(l => l.Dispose());
+    }
+
+    [Fact]
+    public void RefusedDisposeStacks_DoNotCountAsDroppedRecords()
+    {
+        var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { MaxStacks = 1, CaptureDisposeStacks = true, Stacks = StackPolicy.Every });
+        monitor.Enable();
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Monitor = monitor });
+
+        pool.Rent(512).Dispose();
+
+        Assert.Equal(1, monitor.StackCapture!.RefusedCount);
+        Assert.Equal(0, monitor.DroppedRecords);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static CapturedStackTrace? CaptureAtSiteA(StackCapture capture) => capture.Capture();
 
