@@ -1,4 +1,4 @@
-namespace OffHeapTracker.Tests.Support;
+namespace OffHeapTracker.Tests.Shared;
 
 internal static class RepositoryPaths
 {
