@@ -24,7 +24,7 @@ namespace OffHeapTracker;
 /// </para>
 /// <para>A lease may be handed between threads; <see cref="Dispose()"/> may race with itself safely.</para>
 /// <para>
-/// A lease that becomes unreachable without <see cref="Dispose()"/> is caught by its finalizer and reported
+/// A lease that becomes unreachable without <see cref="Dispose()"/> is caught by a finalizer and reported
 /// (<see cref="DirectBufferPoolStatistics.LeakedCount"/>, <see cref="ResidentBufferMonitor.LeakDetected"/>, a
 /// warning in the log). Its block is then kept out of circulation, counted in
 /// <see cref="DirectBufferPoolStatistics.LeakedBytes"/> and still in use: a span or pointer taken from the lease
@@ -62,13 +62,6 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     private BufferType _bufferType;
     private int _state;
 
-    // Set first thing by the finalizer: this object's finalization is spent, so it must never be recycled
-    // (a recycled lease without a registered finalizer would lose the safety net for its next renter).
-    private int _finalized;
-
-    // Touched by the finalizer only: the first run found the lease rented and deferred the verdict by one collection.
-    private bool _finalizationDeferred;
-
     // While the object waits in the lease cache, the pool is held weakly, so a cached lease never roots a pool
     // nobody else references; kept only to count a stale second Dispose.
     private WeakReference<DirectBufferPool>? _returnedTo;
@@ -76,49 +69,19 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     // What the tracker knows of a lease rented while the monitor was on; default on reused leases.
     private LeaseTracking _tracking;
 
-    internal DirectBuffer(bool reusable)
+    // The safety net: finalized when this lease is dropped undisposed (see LeaseGuard). A reused lease owns one
+    // for life; a fresh lease borrows one while it is rented and gives it back when returned (null after).
+    private LeaseGuard? _guard;
+
+    /// <summary>Creates a lease object: a reused one (the monitor off) with its own guard, or a fresh one for a single rent.</summary>
+    /// <param name="reusable">True for a lease object the lease recycler lends again and again.</param>
+    /// <param name="guard">A fresh lease's borrowed guard; null for a reused one, which gets its own.</param>
+    internal DirectBuffer(bool reusable, LeaseGuard? guard = null)
     {
+        Debug.Assert(reusable == (guard is null), "a reused lease owns its guard; a fresh one borrows one");
         IsReusable = reusable;
-    }
-
-    /// <summary>Reports a lease dropped without <see cref="Dispose()"/> and keeps its block out of circulation (see <see cref="DirectBufferPoolOptions.ReclaimLeakedBuffers"/>).</summary>
-    /// <remarks>
-    /// Runs on the finalizer thread, when nothing else can reach this object but other objects being finalized with
-    /// it. A lease still rented is judged on the second run, one collection later (see the body). It tolerates a
-    /// lease that was never initialized (state not rented, pool null) and never throws: the pool catches
-    /// everything inside.
-    /// </remarks>
-    [SuppressMessage(
-        "Reliability",
-        "CA2015:Do not define finalizers for types derived from MemoryManager<T>",
-        Justification = "The safety net for dropped leases is deliberate: the finalizer only reports the leak and keeps the block out of circulation (a span of it may still be in use), so it can never hand memory in use to another renter.")]
-    ~DirectBuffer()
-    {
-        // Interlocked: the store must be visible before the state is read, or a Dispose on another thread and
-        // this finalizer could each miss the other (x86 lets a load overtake an earlier store).
-        Interlocked.Exchange(ref _finalized, 1);
-        LeaseRecycler.RefuseOnCurrentThread();
-        if (Volatile.Read(ref _state) != StateRented || _pool is not { } pool)
-        {
-            return;
-        }
-
-        if (!_finalizationDeferred)
-        {
-            // Objects collected together are finalized in no set order, so an owner whose finalizer disposes this
-            // lease may not have run yet. Look again one collection later, so that its dispose is not reported as
-            // a leak. Safe: nothing but that owner can reach this object, and it stays rented meanwhile.
-            _finalizationDeferred = true;
-            GC.ReRegisterForFinalize(this);
-            return;
-        }
-
-        // Leaking holds off a concurrent Dispose (an owner that handed the dispose to another thread) until the
-        // pool has marked and counted the leak, so a late return never runs before the leak it undoes.
-        if (Interlocked.CompareExchange(ref _state, StateLeaking, StateRented) == StateRented)
-        {
-            pool.OnLeaseFinalized(this, pool.ReclaimsLeakedBuffers);
-        }
+        _guard = guard ?? new LeaseGuard();
+        _guard.Attach(this);
     }
 
     /// <summary>Gets the lease's id, unique in the process; it is the key of the monitor's resident record.</summary>
@@ -161,9 +124,12 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
     internal bool IsReusable { get; }
 
-    /// <summary>Gets a value indicating whether this object may go back to the lease cache: it is reusable and its finalizer has not run.</summary>
+    /// <summary>Gets a value indicating whether this object may go back to the lease cache: it is reusable and its guard's finalizer has not run.</summary>
     /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseRecycler.Return"/>).</remarks>
-    internal bool IsRecyclable => IsReusable && _finalized == 0;
+    internal bool IsRecyclable => IsReusable && !_guard!.IsSpent;
+
+    /// <summary>Gets the lease's safety net (see <see cref="LeaseGuard"/>); null once a fresh lease gave its guard back.</summary>
+    internal LeaseGuard? SafetyNet => _guard;
 
     internal bool IsPooled => _block >= 0;
 
@@ -243,12 +209,11 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         pool.Return(this);
         if (!IsReusable)
         {
-            // A fresh lease is never rented again, so it no longer needs its safety net, nor a strong hold on its
-            // pool (a disposed lease kept in a field must not keep the pool alive). A reused one keeps its
-            // finalizer for the next renter; the pool detached it before caching it.
+            // A fresh lease is never rented again, so it needs no strong hold on its pool (a disposed lease kept
+            // in a field must not keep the pool alive); the pool took its guard back. A reused one keeps its
+            // guard for the next renter; the pool detached it before caching it.
             _returnedTo = pool.WeakSelf;
             _pool = null;
-            GC.SuppressFinalize(this);
         }
     }
 
@@ -306,6 +271,37 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
 
         // Publish last: a reader that sees Rented sees the fields above.
         Volatile.Write(ref _state, StateRented);
+    }
+
+    /// <summary>Handles this lease being dropped undisposed: called by its guard's finalizer, once the verdict is final.</summary>
+    /// <remarks>
+    /// Runs on the finalizer thread, when nothing else can reach this object but other objects being finalized
+    /// with it. It tolerates a lease that was never initialized (state not rented, pool null) and never throws:
+    /// the pool catches everything inside.
+    /// </remarks>
+    internal void OnDropped()
+    {
+        // Leaking holds off a concurrent Dispose (an owner that handed the dispose to another thread) until the
+        // pool has marked and counted the leak, so a late return never runs before the leak it undoes.
+        if (_pool is { } pool && Interlocked.CompareExchange(ref _state, StateLeaking, StateRented) == StateRented)
+        {
+            pool.OnLeaseFinalized(this, pool.ReclaimsLeakedBuffers);
+        }
+    }
+
+    /// <summary>Gives a fresh lease's guard back to the guard recycler once the lease is returned; a reused lease keeps its own.</summary>
+    /// <param name="thread">The returning thread.</param>
+    internal void ReleaseGuard(ThreadRoot thread)
+    {
+        Debug.Assert(!IsReusable, "a reused lease owns its guard for life");
+        Debug.Assert(Volatile.Read(ref _state) != StateRented, "a rented lease must keep its safety net");
+        // Plain accesses: one thread returns a lease (the one that won its dispose, or the leak path, which
+        // excludes it), and the guard's finalizer never reads this field.
+        if (_guard is { } guard)
+        {
+            _guard = null;
+            LeaseGuards.Return(guard, thread);
+        }
     }
 
     /// <summary>Lets go of the array behind a returned lease, so a reused lease object does not keep an unpooled array alive.</summary>

@@ -125,6 +125,11 @@ public sealed unsafe partial class DirectBufferPool
             lease.DetachForReuse(_weakSelf);
             LeaseRecycler.Return(lease, thread);
         }
+        else if (!lease.IsReusable)
+        {
+            // A fresh lease's guard goes back for the next one (unless its finalizer ran: see LeaseGuards.Return).
+            lease.ReleaseGuard(thread);
+        }
 
         // Two field reads on every return; the call only when a disposal or a waiter needs it.
         if (_rentsStopped || Volatile.Read(ref _drained) is not null)

@@ -231,9 +231,10 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             }
 
             // One read of the switch per rent. With the monitor on, every lease is a fresh object so that stale
-            // use is caught; with it off, lease objects are reused and nothing else below touches the monitor.
+            // use is caught (an ordinary allocation: it borrows a recycled guard for its safety net); with it
+            // off, lease objects are reused and nothing else below touches the monitor.
             monitoring = _tracker.IsMonitorEnabled();
-            lease = monitoring ? new DirectBuffer(reusable: false) : LeaseRecycler.Rent(thread);
+            lease = monitoring ? new DirectBuffer(reusable: false, LeaseGuards.Rent(thread)) : LeaseRecycler.Rent(thread);
         }
         catch
         {
@@ -278,6 +279,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
 
         if (monitoring)
         {
+            // Once the lease is rented, so a guard finalized while it was idle cannot have missed it.
+            lease.SafetyNet!.RearmIfSpent();
             _tracker.OnRented(lease, ref thread.Sampler);
         }
 

@@ -21,6 +21,12 @@ internal sealed class ThreadRoot
     /// <summary>The lease objects this thread returned, waiting out their quarantine (see <see cref="LeaseRecycler"/>).</summary>
     public LeaseRecycler.Ring? Leases;
 
+    /// <summary>Idle lease guards for the fresh leases rented while the monitor is on, a stack of <see cref="GuardCount"/> (see <see cref="LeaseGuards"/>).</summary>
+    public LeaseGuard?[]? Guards;
+
+    /// <inheritdoc cref="Guards"/>
+    public int GuardCount;
+
     /// <summary>The next lease id this thread hands out, and the end of its reserved block (see <see cref="LeaseIds"/>).</summary>
     public long NextLeaseId;
 

@@ -258,22 +258,24 @@ public sealed class LeakDetectionTests
     [Fact]
     public void UninitializedLease_FinalizesQuietly()
     {
-        // The finalizer body, called directly: an exception from it fails the test here, where on the finalizer
-        // thread it would kill the test host. On a fresh thread, because the finalizer marks its thread as one
-        // whose lease cache keeps nothing.
+        // The guard's finalizer body, called directly: an exception from it fails the test here, where on the
+        // finalizer thread it would kill the test host. On a fresh thread, because the finalizer marks its thread
+        // as one whose lease cache keeps nothing.
         var lease = new DirectBuffer(reusable: true);
+        LeaseGuard guard = lease.SafetyNet!;
 #pragma warning disable CA1816 // Run by hand below, once: a failing finalizer must not run again on the finalizer thread.
-        GC.SuppressFinalize(lease);
+        GC.SuppressFinalize(guard);
 #pragma warning restore CA1816
-        MethodInfo finalize = typeof(DirectBuffer).GetMethod("Finalize", BindingFlags.Instance | BindingFlags.NonPublic)!;
-        FreshThread.Run(() => finalize.Invoke(lease, null));
+        MethodInfo finalize = typeof(LeaseGuard).GetMethod("Finalize", BindingFlags.Instance | BindingFlags.NonPublic)!;
+        FreshThread.Run(() => finalize.Invoke(guard, null));
         Assert.True(lease.IsDisposed);
-        Assert.False(lease.IsRecyclable, "a finalized lease object must never be lent again");
+        Assert.False(lease.IsRecyclable, "a lease object whose guard was finalized must never be lent again");
 
-        // And by the finalizer itself: it completes instead of deferring forever, so the object goes away.
-        WeakReference dropped = CreateAndDropAnUninitializedLease();
+        // And by the finalizer itself: it completes instead of deferring forever, so the objects go away.
+        (WeakReference droppedLease, WeakReference droppedGuard) = CreateAndDropAnUninitializedLease();
         Gc.CollectAndFinalize();
-        Assert.False(dropped.IsAlive, "an uninitialized lease was never finalized and collected");
+        Assert.False(droppedGuard.IsAlive, "an uninitialized lease's guard was never finalized and collected");
+        Assert.False(droppedLease.IsAlive, "an uninitialized lease was never collected");
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -336,7 +338,11 @@ public sealed class LeakDetectionTests
 
     // Tracks resurrection: the reference stays alive until the finalizer has run and the object is collected.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static WeakReference CreateAndDropAnUninitializedLease() => new(new DirectBuffer(reusable: false), trackResurrection: true);
+    private static (WeakReference Lease, WeakReference Guard) CreateAndDropAnUninitializedLease()
+    {
+        var lease = new DirectBuffer(reusable: false, new LeaseGuard());
+        return (new WeakReference(lease, trackResurrection: true), new WeakReference(lease.SafetyNet, trackResurrection: true));
+    }
 
     /// <summary>An owner whose finalizer disposes the lease it holds.</summary>
     /// <remarks>

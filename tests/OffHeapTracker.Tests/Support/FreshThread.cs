@@ -27,4 +27,12 @@ internal static class FreshThread
         thread.Join();
         failure?.Throw();
     }
+
+    /// <summary>Runs <paramref name="function"/> on a new thread, waits for it and returns its result; see <see cref="Run(Action)"/>.</summary>
+    public static T Run<T>(Func<T> function)
+    {
+        T result = default!;
+        Run(() => { result = function(); });
+        return result;
+    }
 }

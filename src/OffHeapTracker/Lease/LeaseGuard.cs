@@ -1,0 +1,93 @@
+using System.Diagnostics;
+
+namespace OffHeapTracker;
+
+/// <summary>The safety net of one lease: a finalizable object only that lease refers to, so it is finalized when the lease is dropped without <c>Dispose</c>.</summary>
+/// <remarks>
+/// <para>
+/// The finalizer lives here rather than on <see cref="DirectBuffer"/> so that a lease object need not be
+/// finalizable. Allocating a finalizable object takes the runtime's slow allocation path and registers it with
+/// the finalizer (several hundred instructions, measured), which a fresh lease per rent, as the monitor wants
+/// for stale-use detection, would pay on every rent. A guard is allocated once and used again: a reused lease
+/// keeps its own guard for life; a fresh lease borrows one from <see cref="LeaseGuards"/> and gives it back when
+/// it is returned.
+/// </para>
+/// <para>
+/// Only the guarded lease refers to its guard while it is rented (the recycler holds guards only while they
+/// guard nothing), so the guard becomes unreachable exactly when the lease does, and its finalizer then sees the
+/// lease, kept alive for it, through <see cref="_lease"/>.
+/// </para>
+/// </remarks>
+internal sealed class LeaseGuard
+{
+    // The guarded lease; null while the guard waits in the recycler. Written by the renting and returning
+    // threads, read by the finalizer, which only runs once no thread can reach this guard, or on a guard that
+    // slipped into the recycler before the finalizer thread was known (see LeaseGuards.Rent).
+    private DirectBuffer? _lease;
+
+    // Set first thing by the finalizer: this guard's finalization is spent, so it must never guard another lease
+    // (that lease would have no safety net).
+    private int _finalized;
+
+    // Touched by the finalizer only: the first run found the lease rented and deferred the verdict by one collection.
+    private bool _finalizationDeferred;
+
+    /// <summary>Reports a dropped lease (see <see cref="DirectBuffer.OnDropped"/>), deferring once so an owner's finalizer gets to dispose it first.</summary>
+    /// <remarks>Runs on the finalizer thread and never throws: the pool catches everything inside.</remarks>
+    ~LeaseGuard()
+    {
+        // Interlocked: the store must be visible before the lease is read, or a recycler on another thread and
+        // this finalizer could each miss the other (x86 lets a load overtake an earlier store).
+        Interlocked.Exchange(ref _finalized, 1);
+        LeaseRecycler.RefuseOnCurrentThread();
+        if (Volatile.Read(ref _lease) is not { IsDisposed: false } lease)
+        {
+            return;
+        }
+
+        if (!_finalizationDeferred)
+        {
+            // Objects collected together are finalized in no set order, so an owner whose finalizer disposes the
+            // lease may not have run yet. Look again one collection later, so that its dispose is not reported as
+            // a leak. Safe: nothing but that owner can reach the lease, and it stays rented meanwhile.
+            _finalizationDeferred = true;
+            GC.ReRegisterForFinalize(this);
+            return;
+        }
+
+        lease.OnDropped();
+    }
+
+    /// <summary>Gets a value indicating whether this guard's finalizer has run: it may then never guard another lease.</summary>
+    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseGuards.Rent"/>).</remarks>
+    public bool IsSpent => Volatile.Read(ref _finalized) != 0;
+
+    /// <summary>Starts guarding a lease no one else can see yet.</summary>
+    public void Attach(DirectBuffer lease)
+    {
+        Debug.Assert(_lease is null, "a guard guards one lease at a time");
+        _finalizationDeferred = false;
+        Volatile.Write(ref _lease, lease);
+    }
+
+    /// <summary>Stops guarding a returned lease, before the guard goes back to the recycler.</summary>
+    public void Detach()
+    {
+        Debug.Assert(_lease is null || _lease.IsDisposed, "only a returned lease lets go of its guard");
+        Volatile.Write(ref _lease, null);
+    }
+
+    /// <summary>Re-arms a guard whose finalizer ran while it waited in the recycler and may have missed the lease it now guards.</summary>
+    /// <remarks>
+    /// Only possible for a guard recycled on the finalizer thread before that thread was known (see
+    /// <see cref="LeaseRecycler.RefuseOnCurrentThread"/>). Registering twice is harmless: a second run finds the
+    /// lease's fate already decided.
+    /// </remarks>
+    public void RearmIfSpent()
+    {
+        if (IsSpent)
+        {
+            GC.ReRegisterForFinalize(this);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using OffHeapTracker.Monitoring;
+using OffHeapTracker.Tests.Support;
+
+namespace OffHeapTracker.Tests.Lease;
+
+public sealed class LeaseGuardsTests
+{
+    [Fact]
+    public void FreshLeases_WithTheMonitorOn_AreNewObjects_ButTheirGuardsAreRecycled() => FreshThread.Run(() =>
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+
+        DirectBuffer first = pool.Rent(4096);
+        LeaseGuard guard = first.SafetyNet!;
+        first.Dispose();
+        Assert.Null(first.SafetyNet);
+
+        DirectBuffer second = pool.Rent(4096);
+        Assert.NotSame(first, second);
+        Assert.Same(guard, second.SafetyNet);
+
+        // The stale lease still refuses use: its object was not recycled, only its guard.
+        Assert.Throws<ObjectDisposedException>(() => first.Memory);
+        second.Dispose();
+    });
+
+    [Fact]
+    public void AGuardWhoseFinalizerRan_IsNeverLentAgain() => FreshThread.Run(() =>
+    {
+        ThreadRoot thread = ThreadRoot.Current;
+        var spent = new LeaseGuard();
+
+        // Elsewhere: the finalizer marks its thread as one that keeps nothing, which is not what is tested here.
+        FreshThread.Run(() => RunFinalizer(spent));
+        Assert.True(spent.IsSpent);
+
+        LeaseGuards.Return(spent, thread);
+
+        Assert.NotSame(spent, LeaseGuards.Rent(thread));
+        Assert.Equal(0, thread.GuardCount);
+    });
+
+    [Fact]
+    public void ThreadThatFinalizedALease_KeepsNoGuards() => FreshThread.Run(() =>
+    {
+        ThreadRoot thread = ThreadRoot.Current;
+        LeaseRecycler.RefuseOnCurrentThread();
+
+        LeaseGuards.Return(new LeaseGuard(), thread);
+
+        Assert.Equal(0, thread.GuardCount);
+    });
+
+    [Fact]
+    public void ADroppedFreshLease_WhoseGuardWasRecycledManyTimes_IsStillCaught()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        var leaks = new List<long>();
+        monitor.LeakDetected += (_, leak) =>
+        {
+            lock (leaks)
+            {
+                leaks.Add(leak.Id);
+            }
+        };
+        using var pool = Pools.Create(monitor);
+
+        long id = FreshThread.Run(() =>
+        {
+            for (int i = 0; i < 1000; i++)
+            {
+                pool.Rent(4096).Dispose();
+            }
+
+            return DropALease(pool);
+        });
+        Gc.CollectAndFinalize();
+
+        Assert.Equal([id], leaks);
+        Assert.Equal(1, pool.GetStatistics().LeakedCount);
+        Assert.Equal(4096, pool.GetStatistics().InUseBytes);
+    }
+
+    [Fact]
+    public void GuardsMoveBetweenThreads_ThatRentOnOneAndReturnOnAnother()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+        DirectBuffer[] leases = FreshThread.Run(() => Enumerable.Range(0, 200).Select(_ => pool.Rent(4096)).ToArray());
+        var guards = new HashSet<LeaseGuard>(leases.Select(l => l.SafetyNet!), ReferenceEqualityComparer.Instance);
+        Assert.Equal(200, guards.Count);
+
+        // Returned here, past this thread's stack of 64: the rest overflow to the shared pool, where another
+        // thread's rents find them.
+        FreshThread.Run(() =>
+        {
+            foreach (DirectBuffer lease in leases)
+            {
+                lease.Dispose();
+            }
+        });
+        int reused = FreshThread.Run(() => Enumerable.Range(0, 100).Select(_ => pool.Rent(4096)).Count(l => guards.Contains(l.SafetyNet!)));
+
+        Assert.True(reused > 0, "no guard returned on one thread was ever lent on another");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static long DropALease(DirectBufferPool pool) => pool.Rent(4096).Id;
+
+    private static void RunFinalizer(LeaseGuard guard)
+    {
+#pragma warning disable CA1816 // Run by hand, once: it must not run again on the finalizer thread.
+        GC.SuppressFinalize(guard);
+#pragma warning restore CA1816
+        typeof(LeaseGuard).GetMethod("Finalize", BindingFlags.Instance | BindingFlags.NonPublic)!.Invoke(guard, null);
+    }
+}
