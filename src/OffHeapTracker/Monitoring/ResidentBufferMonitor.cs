@@ -27,6 +27,9 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <summary>The default minimum age of <see cref="GetResident"/>: buffers younger than 1 s are usually about to come back.</summary>
     public static readonly TimeSpan DefaultMinAge = TimeSpan.FromSeconds(1);
 
+    // What queries read while the monitor is off: a table nothing is ever added to.
+    private static readonly ResidentTable s_noRecords = new(maxRecords: 1);
+
     private readonly Lock _switchLock = new();
     private readonly TimeProvider _time;
     private readonly ResidentQuery _query;
@@ -37,8 +40,9 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     private readonly StackPolicy _stackPolicy;
     private readonly string _stacksDescription;
 
-    private ResidentTable _table = new();
-    private volatile bool _enabled;
+    // Null while the monitor is off: one field is both the switch and the table, so a rent that sees the switch
+    // on records into the table it saw, and a table dropped by Disable is never read again.
+    private ResidentTable? _table;
     private volatile bool _recordPool;
     private volatile ILogger _logger;
     private long _droppedRecords;
@@ -83,7 +87,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     public StackCapture? StackCapture => _stackCapture;
 
     /// <summary>Gets a value indicating whether new buffers are being recorded.</summary>
-    public bool IsEnabled => _enabled;
+    public bool IsEnabled => Volatile.Read(ref _table) is not null;
 
     /// <summary>Gets or sets a value indicating whether new <see cref="BufferType.Pool"/> buffers are recorded (dble's <c>enableMemoryBufferMonitorRecordPool</c>). Takes effect for the next rent.</summary>
     public bool RecordPool
@@ -105,7 +109,8 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     public int MaxRecords => _maxRecords;
 
     /// <summary>Gets the number of records held now, young ones included.</summary>
-    public int Count => Volatile.Read(ref _table).Count;
+    /// <remarks>Counted by a walk of the table (O(records)): for reports and tests, not for hot paths.</remarks>
+    public int Count => Volatile.Read(ref _table)?.Count ?? 0;
 
     /// <summary>Gets the number of buffers not recorded because a bound was reached, since the monitor was created.</summary>
     public long DroppedRecords => Volatile.Read(ref _droppedRecords);
@@ -127,15 +132,13 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     {
         lock (_switchLock)
         {
-            if (_enabled)
+            if (_table is not null)
             {
                 return;
             }
 
-            // A fresh table before the flag: a rent that saw the flag sees this table or a later one.
-            Volatile.Write(ref _table, new ResidentTable());
             _fullWarned = 0;
-            _enabled = true;
+            Volatile.Write(ref _table, new ResidentTable(_maxRecords));
         }
 
         Log.MonitorEnabled(_logger, _stacksDescription, _stackTraceDepth, _recordPool, _maxRecords);
@@ -144,22 +147,20 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <summary>Stops recording and drops every record. Does nothing if already disabled.</summary>
     /// <remarks>
     /// Unlike dble, which clears its map and then flips its flag (so a rent in between leaves a record behind),
-    /// this flips the flag first and then swaps in an empty table; a rent that raced with both notices and
-    /// removes its own record (see <see cref="Record"/>).
+    /// the switch and the table are one field here: Disable drops the table, and a rent that raced with it
+    /// records into the dropped table, which no one reads again (see <see cref="Record"/>).
     /// </remarks>
     public void Disable()
     {
         ResidentTable dropped;
         lock (_switchLock)
         {
-            if (!_enabled)
+            if (_table is null)
             {
                 return;
             }
 
-            _enabled = false;
-            Interlocked.MemoryBarrier();
-            dropped = Interlocked.Exchange(ref _table, new ResidentTable());
+            dropped = Interlocked.Exchange(ref _table, null)!;
         }
 
         Log.MonitorDisabled(_logger, dropped.Count);
@@ -171,7 +172,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <returns>A snapshot; later rents and returns do not change it.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minAge"/> is negative, or <paramref name="type"/> is not a defined value.</exception>
     public IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null) =>
-        _query.All(Volatile.Read(ref _table), CheckMinAge(minAge), CheckType(type), poolId: null);
+        _query.All(CurrentTable, CheckMinAge(minAge), CheckType(type), poolId: null);
 
     /// <summary>Lists the <paramref name="limit"/> oldest buffers still rented that are at least <paramref name="minAge"/> old, oldest first.</summary>
     /// <param name="limit">The most rows returned, from 1 to <see cref="int.MaxValue"/>.</param>
@@ -188,7 +189,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     public IReadOnlyList<ResidentBuffer> GetOldestResident(int limit, TimeSpan? minAge = null, BufferType? type = null)
     {
         Guard.InRange(limit, 1, int.MaxValue, nameof(limit));
-        return _query.Oldest(Volatile.Read(ref _table), CheckMinAge(minAge), CheckType(type), poolId: null, limit);
+        return _query.Oldest(CurrentTable, CheckMinAge(minAge), CheckType(type), poolId: null, limit);
     }
 
     /// <summary>Groups the buffers still out by allocation stack, biggest holders first: which code holds the most.</summary>
@@ -207,25 +208,25 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         TimeSpan threshold = CheckMinAge(minAge);
         BufferType? only = CheckType(type);
         Guard.InRange(top, 1, 10_000, nameof(top));
-        return _query.Sites(Volatile.Read(ref _table), threshold, only, top);
+        return _query.Sites(CurrentTable, threshold, only, top);
     }
 
     /// <summary>Copies every record, of any age, for a before/after comparison (<see cref="BufferSnapshot.CompareTo"/>).</summary>
     /// <returns>The snapshot.</returns>
-    public BufferSnapshot TakeSnapshot() => new(_time.GetUtcNow(), _query.All(Volatile.Read(ref _table), TimeSpan.Zero, type: null, poolId: null));
+    public BufferSnapshot TakeSnapshot() => new(_time.GetUtcNow(), _query.All(CurrentTable, TimeSpan.Zero, type: null, poolId: null));
 
     void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
 
     bool IBufferMonitor.IsRecording(BufferType bufferType)
     {
-        if (!_enabled || (bufferType == BufferType.Pool && !_recordPool))
+        if (Volatile.Read(ref _table) is not { } table || (bufferType == BufferType.Pool && !_recordPool))
         {
             return false;
         }
 
         // Asked before the pool captures a stack: a full table would refuse the record anyway, so count the drop
         // here and spare the capture (and the room it would take in the stack table).
-        if (Volatile.Read(ref _table).Count >= _maxRecords)
+        if (table.IsFull)
         {
             OnDropped(_maxRecords, "records");
             return false;
@@ -234,11 +235,15 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         return true;
     }
 
-    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation);
+    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation, out long token) => Record(in allocation, keepToken: true, out token);
 
-    void IBufferMonitor.OnReturned(long id) => Volatile.Read(ref _table).TryRemove(id);
+    void IBufferMonitor.OnReturned(long id, long token) => Volatile.Read(ref _table)?.TryRemove(id, token);
 
-    IReadOnlyList<ResidentBuffer> IBufferMonitor.GetOutstanding(int poolId) => _query.All(Volatile.Read(ref _table), TimeSpan.Zero, type: null, poolId);
+    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation, keepToken: false, out _);
+
+    void IBufferMonitor.OnReturned(long id) => Volatile.Read(ref _table)?.TryRemoveWithoutToken(id);
+
+    IReadOnlyList<ResidentBuffer> IBufferMonitor.GetOutstanding(int poolId) => _query.All(CurrentTable, TimeSpan.Zero, type: null, poolId);
 
     private static string DescribeStacks(StackCapture? capture) => capture switch
     {
@@ -266,17 +271,18 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     }
 
     /// <summary>Records a buffer, with the stack, context and time the pool captured; runs on the renting thread, inside <c>Rent</c>.</summary>
-    private bool Record(in BufferAllocation allocation)
+    /// <remarks>
+    /// No fence and no second look at the switch: a rent that read the table before a <see cref="Disable"/> adds
+    /// to the table Disable dropped, which no one reads again, and its token names that table's generation, so
+    /// its return touches nothing live. So no record added by a rent that raced with Disable survives it.
+    /// </remarks>
+    private bool Record(in BufferAllocation allocation, bool keepToken, out long token)
     {
-        if (!_enabled || (allocation.BufferType == BufferType.Pool && !_recordPool))
-        {
-            return false;
-        }
+        token = 0;
 
-        ResidentTable table = Volatile.Read(ref _table);
-        if (table.Count >= _maxRecords)
+        // Id 0 marks a free slot; a pool never hands it out, so only a misbehaving caller is refused here.
+        if (Volatile.Read(ref _table) is not { } table || (allocation.BufferType == BufferType.Pool && !_recordPool) || allocation.Id == 0)
         {
-            OnDropped(_maxRecords, "records");
             return false;
         }
 
@@ -294,23 +300,16 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             allocation.Stack,
             // A caller that passes a stack without a weight stands for that one buffer.
             allocation.Stack is null ? 0 : Math.Clamp(allocation.StackWeight, 1, StackCapture.MaxInterval));
-        if (!table.TryAdd(allocation.Id, record, _maxRecords))
+        bool added = keepToken ? table.TryAdd(allocation.Id, record, out token) : table.TryAddWithoutToken(allocation.Id, record);
+        if (!added)
         {
             OnDropped(_maxRecords, "records");
-            return false;
         }
 
-        // Disable writes the flag, then swaps the table. If our add landed after the swap began, this read
-        // (ordered after the add by the barrier) sees the flag down or a different table, and we undo the add.
-        Interlocked.MemoryBarrier();
-        if (!_enabled || !ReferenceEquals(Volatile.Read(ref _table), table))
-        {
-            table.TryRemove(allocation.Id);
-            return false;
-        }
-
-        return true;
+        return added;
     }
+
+    private ResidentTable CurrentTable => Volatile.Read(ref _table) ?? s_noRecords;
 
     private void OnDropped(int limit, string what)
     {

@@ -131,7 +131,7 @@ internal sealed partial class BufferTracker
                 StackWeight = stack is null ? 0 : weight,
             };
             tracking.AllocationStack = stack;
-            tracking.IsRecorded = _monitor.OnAllocated(in allocation);
+            tracking.IsRecorded = _monitor.OnAllocated(in allocation, out tracking.Token);
         }
         catch (Exception ex)
         {
@@ -162,7 +162,7 @@ internal sealed partial class BufferTracker
                 Volatile.Write(ref tracking.DisposeStack, capture.CaptureForDispose());
             }
 
-            _monitor.OnReturned(lease.Id);
+            _monitor.OnReturned(lease.Id, tracking.Token);
         }
         catch (Exception ex)
         {
@@ -228,7 +228,7 @@ internal sealed partial class BufferTracker
 
             if (tracking.IsRecorded)
             {
-                _monitor.OnReturned(lease.Id);
+                _monitor.OnReturned(lease.Id, tracking.Token);
             }
 
             if (_logger.IsEnabled(LogLevel.Warning) && _leakWarnings.ShouldLog(out long sinceLast))

@@ -21,6 +21,9 @@ internal struct LeaseTracking
     /// <summary>The stack of the first Dispose, when the monitor asks for dispose stacks. Written by the returning thread, read by a later double dispose on any thread: accessed with <see cref="Volatile"/>.</summary>
     public CapturedStackTrace? DisposeStack;
 
-    /// <summary>True when the monitor recorded the lease and is owed <see cref="IBufferMonitor.OnReturned"/>.</summary>
+    /// <summary>The monitor's token for the lease's record (see <see cref="IBufferMonitor.OnAllocated(in BufferAllocation, out long)"/>).</summary>
+    public long Token;
+
+    /// <summary>True when the monitor recorded the lease and is owed <see cref="IBufferMonitor.OnReturned(long, long)"/>.</summary>
     public bool IsRecorded;
 }

@@ -3,7 +3,7 @@ namespace OffHeapTracker.Monitoring;
 /// <summary>Reads a <see cref="ResidentTable"/> for the monitor's queries, in one pass and without copying the table.</summary>
 /// <remarks>
 /// The table may hold a million records while a diagnostics endpoint asks for ten. Every query here walks the
-/// concurrent dictionary once (its enumeration takes no lock and makes no copy), keeps only what its answer
+/// table once (its walk takes no lock and makes no copy), keeps only what its answer
 /// needs (a heap of <c>limit</c> entries, or one tally per allocation site), and builds a
 /// <see cref="ResidentBuffer"/> or <see cref="LeakSite"/> only for what it returns. Rents and returns carry on
 /// during the walk; a record added or removed meanwhile may or may not be seen, as with any snapshot.
@@ -18,7 +18,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
         long now = time.GetTimestamp();
 
         // A max-heap on (timestamp, id): its root is the youngest of the oldest seen so far, the one to evict.
-        var heap = new PriorityQueue<KeyValuePair<long, ResidentRecord>, Age>(Math.Min(limit, Math.Max(table.Count, 1)), YoungestFirst.Instance);
+        var heap = new PriorityQueue<KeyValuePair<long, ResidentRecord>, Age>(Math.Min(limit, 1024), YoungestFirst.Instance);
         foreach (KeyValuePair<long, ResidentRecord> row in table.Records)
         {
             if (!Matches(row.Value, minAge, type, poolId, now))
