@@ -140,6 +140,8 @@ internal sealed class BufferMonitorEndpoints
             json.WriteNumber("dropped", monitor.DroppedRecords);
             json.WriteNumber("stack_trace_depth", monitor.StackTraceDepth);
             json.WriteNumber("stack_trace_sampling", monitor.StackTraceSampling);
+            json.WriteString("stacks", monitor.Stacks.ToString().ToLowerInvariant());
+            json.WriteNumber("max_records", monitor.MaxRecords);
             json.WriteEndObject();
             json.WriteStartArray("pools");
             foreach (DirectBufferPool pool in DirectBufferPool.GetLivePools())
