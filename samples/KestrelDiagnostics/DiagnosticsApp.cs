@@ -15,9 +15,12 @@ internal static class DiagnosticsApp
 
         // The two lines: Kestrel's connection buffers become tracked buffers (pinned arrays, which Kestrel's
         // socket transport needs) ...
+        // (AddDirectBufferPool binds the "OffHeapTracker" section of appsettings.json, if there is one.)
         builder.Services.AddDirectBufferPool();
+        builder.Services.AddHealthChecks().AddDirectBufferPools();
         configure?.Invoke(builder);
         WebApplication app = builder.Build();
+        app.MapHealthChecks("/healthz");
 
         // ... and the monitor is reachable over HTTP, from loopback hosts only by default (AllowedHosts adds
         // others). That is no authentication: protect it in production with .RequireAuthorization().

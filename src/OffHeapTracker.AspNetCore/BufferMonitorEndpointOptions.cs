@@ -39,4 +39,12 @@ public sealed class BufferMonitorEndpointOptions
     /// large reports cannot take the application's memory or CPU. <c>/stats</c> and the dashboard page take no slot.
     /// </remarks>
     public int MaxConcurrentReports { get; set; } = DefaultMaxConcurrentReports;
+
+    /// <summary>Gets or sets a value indicating whether the endpoints appear in ApiExplorer and OpenAPI documents, tagged <c>OffHeapTracker</c>.</summary>
+    /// <value>The default is false: diagnostics are not part of the application's API, so they are excluded from its description.</value>
+    public bool IncludeInOpenApi { get; set; }
+
+    /// <summary>Gets or sets the authorization policy every endpoint requires (the same as chaining <c>.RequireAuthorization(policy)</c>).</summary>
+    /// <value>The default is null: no authorization, only the host check. Set it in production.</value>
+    public string? AuthorizationPolicy { get; set; }
 }

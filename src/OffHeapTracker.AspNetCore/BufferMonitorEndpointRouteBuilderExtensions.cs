@@ -78,8 +78,23 @@ public static class BufferMonitorEndpointRouteBuilderExtensions
         group.MapGet("/stats", static IResult (HttpContext context) => BufferMonitorEndpoints.Stats(context));
         group.MapPost("/enable", static IResult (HttpContext context) => BufferMonitorEndpoints.Switch(context, enable: true));
         group.MapPost("/disable", static IResult (HttpContext context) => BufferMonitorEndpoints.Switch(context, enable: false));
-        group.MapMethods("/enable", ["GET", "HEAD", "PUT", "PATCH", "DELETE"], static IResult (HttpContext context) => BufferMonitorEndpoints.MethodNotAllowed(context));
-        group.MapMethods("/disable", ["GET", "HEAD", "PUT", "PATCH", "DELETE"], static IResult (HttpContext context) => BufferMonitorEndpoints.MethodNotAllowed(context));
+
+        // Another method on /enable or /disable gets routing's own 405, with Allow: POST.
+        if (handlers.IncludeInOpenApi)
+        {
+            group.WithTags("OffHeapTracker");
+        }
+        else
+        {
+            // Diagnostics are not the application's API: kept out of ApiExplorer and OpenAPI documents unless asked for.
+            group.ExcludeFromDescription();
+        }
+
+        if (handlers.AuthorizationPolicy is { } policy)
+        {
+            group.RequireAuthorization(policy);
+        }
+
         return group;
     }
 }

@@ -44,6 +44,8 @@ internal sealed class BufferMonitorEndpoints
     {
         Debug.Assert(options.MaxConcurrentReports is >= 1 and <= 64, "MapBufferMonitor checks MaxConcurrentReports.");
         _hosts = hosts;
+        IncludeInOpenApi = options.IncludeInOpenApi;
+        AuthorizationPolicy = options.AuthorizationPolicy;
         _maxReports = options.MaxConcurrentReports;
         _reportSlots = new SemaphoreSlim(_maxReports, _maxReports);
         bool includeAddresses = options.IncludeAddresses;
@@ -56,6 +58,12 @@ internal sealed class BufferMonitorEndpoints
             (stream, rows, cancellationToken) => BufferReportFormatter.WriteJsonAsync(stream, rows, includeAddresses, cancellationToken),
             BufferReportFormatter.WriteVerticalAsync);
     }
+
+    /// <summary>Gets a value indicating whether the endpoints appear in ApiExplorer and OpenAPI documents.</summary>
+    public bool IncludeInOpenApi { get; }
+
+    /// <summary>Gets the authorization policy every endpoint requires, or null.</summary>
+    public string? AuthorizationPolicy { get; }
 
     /// <summary>Runs before every handler: marks the response uncacheable and unsniffable, and refuses hosts that are neither loopback nor listed.</summary>
     public ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
@@ -140,6 +148,8 @@ internal sealed class BufferMonitorEndpoints
             json.WriteNumber("dropped", monitor.DroppedRecords);
             json.WriteNumber("stack_trace_depth", monitor.StackTraceDepth);
             json.WriteNumber("stack_trace_sampling", monitor.StackTraceSampling);
+            json.WriteString("stacks", monitor.Stacks.ToString().ToLowerInvariant());
+            json.WriteNumber("max_records", monitor.MaxRecords);
             json.WriteEndObject();
             json.WriteStartArray("pools");
             foreach (DirectBufferPool pool in DirectBufferPool.GetLivePools())
@@ -177,16 +187,6 @@ internal sealed class BufferMonitorEndpoints
         }
 
         return Json($$"""{"enabled":{{(monitor.IsEnabled ? "true" : "false")}}}""");
-    }
-
-    public static IResult MethodNotAllowed(HttpContext context)
-    {
-        context.Response.Headers.Allow = "POST";
-        return Problems.For(
-            StatusCodes.Status405MethodNotAllowed,
-            "Method not allowed",
-            "method",
-            $"{context.Request.Method} {context.Request.Path} is not allowed: use POST with the request header '{BufferMonitorEndpointRouteBuilderExtensions.ActionHeader}: 1'.");
     }
 
     private static ResidentBufferMonitor Monitor(HttpContext context) =>

@@ -21,8 +21,6 @@ public sealed class BufferMonitorEndpointRouteBuilderExtensionsTests
 
         Assert.Equal(
             [
-                "DELETE,GET,HEAD,PATCH,PUT /ops/disable",
-                "DELETE,GET,HEAD,PATCH,PUT /ops/enable",
                 "GET /ops/",
                 "GET /ops/resident",
                 "GET /ops/sites",
@@ -41,8 +39,34 @@ public sealed class BufferMonitorEndpointRouteBuilderExtensionsTests
         app.MapBufferMonitor(o => o.IncludeAddresses = true, "/other").RequireAuthorization("other");
 
         List<(string Pattern, string[] Methods, string? Policy)> mapped = Mapped(app);
-        Assert.Equal(16, mapped.Count);
+        Assert.Equal(12, mapped.Count);
         Assert.All(mapped, e => Assert.Equal(e.Pattern.StartsWith("/other/", StringComparison.Ordinal) ? "other" : "ops", e.Policy));
+    }
+
+    [Fact]
+    public async Task TheEndpoints_StayOutOfApiExplorer_UnlessAskedFor()
+    {
+        await using WebApplication app = NewApp();
+        app.MapBufferMonitor("/hidden");
+        app.MapBufferMonitor(o => o.IncludeInOpenApi = true, "/shown");
+
+        List<RouteEndpoint> endpoints = [.. ((IEndpointRouteBuilder)app).DataSources.SelectMany(s => s.Endpoints).OfType<RouteEndpoint>()];
+        Assert.Equal(12, endpoints.Count);
+        Assert.All(endpoints, e =>
+        {
+            bool shown = e.RoutePattern.RawText!.StartsWith("/shown", StringComparison.Ordinal);
+            Assert.Equal(!shown, e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IExcludeFromDescriptionMetadata>()?.ExcludeFromDescription ?? false);
+            Assert.Equal(shown ? ["OffHeapTracker"] : [], e.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.ITagsMetadata>()?.Tags ?? []);
+        });
+    }
+
+    [Fact]
+    public async Task AnAuthorizationPolicyInTheOptions_IsRequiredByEveryEndpoint()
+    {
+        await using WebApplication app = NewApp();
+        app.MapBufferMonitor(o => o.AuthorizationPolicy = "ops");
+
+        Assert.All(Mapped(app), e => Assert.Equal("ops", e.Policy));
     }
 
     [Fact]

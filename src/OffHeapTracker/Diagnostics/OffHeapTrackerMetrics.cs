@@ -25,9 +25,21 @@ internal static class OffHeapTrackerMetrics
 
     public const string BufferTypeTag = "offheaptracker.buffer.type";
 
+    /// <summary>The pool's <see cref="DirectBufferPool.Id"/>: two pools with one name (Kestrel makes several named <c>kestrel</c>) stay two series.</summary>
+    public const string PoolIdTag = "offheaptracker.pool.id";
+
+    /// <summary>The monitor's instance number in the process, given when its instruments are first read: two monitors stay two series.</summary>
+    public const string MonitorIdTag = "offheaptracker.monitor.id";
+
+    /// <summary>Whether the series is <see cref="BufferMonitor.Shared"/>'s (<c>true</c>) or a monitor of the application's own.</summary>
+    public const string MonitorSharedTag = "offheaptracker.monitor.shared";
+
+    private static int s_lastMonitorId;
+
     private static readonly Meter s_meter = new(MeterName, typeof(OffHeapTrackerMetrics).Assembly.GetName().Version?.ToString());
     private static readonly ConditionalWeakTable<Meter, WeakRegistry<DirectBufferPool>> s_pools = [];
     private static readonly ConditionalWeakTable<Meter, WeakRegistry<Monitoring.ResidentBufferMonitor>> s_monitors = [];
+    private static readonly ConditionalWeakTable<Monitoring.ResidentBufferMonitor, StrongBox<int>> s_monitorIds = [];
 
     public static Meter GetMeter(IMeterFactory? factory) => factory?.Create(new MeterOptions(MeterName)) ?? s_meter;
 
@@ -41,7 +53,27 @@ internal static class OffHeapTrackerMetrics
         }
     }
 
-    public static void Register(Meter meter, Monitoring.ResidentBufferMonitor monitor) => s_monitors.GetValue(meter, CreateMonitorInstruments).Add(monitor);
+    /// <summary>Adds a monitor to a meter's instruments; adding it again to the same meter does nothing.</summary>
+    public static void Register(Meter meter, Monitoring.ResidentBufferMonitor monitor)
+    {
+        WeakRegistry<Monitoring.ResidentBufferMonitor> registry = s_monitors.GetValue(meter, CreateMonitorInstruments);
+
+        // Remove first: a monitor listed twice on one meter would report every figure twice, under identical tags.
+        registry.Remove(monitor);
+        registry.Add(monitor);
+    }
+
+    public static void Unregister(Meter meter, Monitoring.ResidentBufferMonitor monitor)
+    {
+        if (s_monitors.TryGetValue(meter, out WeakRegistry<Monitoring.ResidentBufferMonitor>? registry))
+        {
+            registry.Remove(monitor);
+        }
+    }
+
+    /// <summary>Gets the monitor's instance number, given the first time it is asked for.</summary>
+    public static int MonitorId(Monitoring.ResidentBufferMonitor monitor) =>
+        s_monitorIds.GetValue(monitor, static _ => new StrongBox<int>(Interlocked.Increment(ref s_lastMonitorId))).Value;
 
     private static WeakRegistry<DirectBufferPool> CreatePoolInstruments(Meter meter)
     {
@@ -72,7 +104,7 @@ internal static class OffHeapTrackerMetrics
         var measurements = new List<Measurement<long>>();
         foreach (DirectBufferPool pool in pools.Live())
         {
-            measurements.Add(new Measurement<long>(read(pool.GetStatistics()), new KeyValuePair<string, object?>(PoolNameTag, pool.Name)));
+            measurements.Add(new Measurement<long>(read(pool.GetStatistics()), new KeyValuePair<string, object?>(PoolNameTag, pool.Name), new KeyValuePair<string, object?>(PoolIdTag, pool.Id)));
         }
 
         return measurements;
@@ -85,8 +117,9 @@ internal static class OffHeapTrackerMetrics
         {
             DirectBufferPoolStatistics stats = pool.GetStatistics();
             var name = new KeyValuePair<string, object?>(PoolNameTag, pool.Name);
-            measurements.Add(new Measurement<long>(stats.PoolTypeInUseBytes, name, new KeyValuePair<string, object?>(BufferTypeTag, "pool")));
-            measurements.Add(new Measurement<long>(Math.Max(0, stats.InUseBytes - stats.PoolTypeInUseBytes), name, new KeyValuePair<string, object?>(BufferTypeTag, "normal")));
+            var id = new KeyValuePair<string, object?>(PoolIdTag, pool.Id);
+            measurements.Add(new Measurement<long>(stats.PoolTypeInUseBytes, name, id, new KeyValuePair<string, object?>(BufferTypeTag, "pool")));
+            measurements.Add(new Measurement<long>(Math.Max(0, stats.InUseBytes - stats.PoolTypeInUseBytes), name, id, new KeyValuePair<string, object?>(BufferTypeTag, "normal")));
         }
 
         return measurements;
@@ -97,7 +130,10 @@ internal static class OffHeapTrackerMetrics
         var measurements = new List<Measurement<long>>();
         foreach (Monitoring.ResidentBufferMonitor monitor in monitors.Live())
         {
-            measurements.Add(new Measurement<long>(read(monitor)));
+            measurements.Add(new Measurement<long>(
+                read(monitor),
+                new KeyValuePair<string, object?>(MonitorIdTag, MonitorId(monitor)),
+                new KeyValuePair<string, object?>(MonitorSharedTag, BufferMonitor.IsShared(monitor))));
         }
 
         return measurements;

@@ -1,3 +1,6 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using OffHeapTracker.Diagnostics;
 using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker;
@@ -43,6 +46,10 @@ public static class BufferMonitor
     public const string RecordPoolSwitch = "OffHeapTracker.Monitor.RecordPool";
 
     private static readonly Lazy<ResidentBufferMonitor> s_shared = new(CreateShared);
+    private static readonly Lock s_hostLock = new();
+    private static ResidentBufferMonitorOptions? s_initialOptions;
+    private static ResidentBufferMonitorOptions? s_createdFrom;
+    private static Meter? s_sharedMeter;
 
     /// <summary>Gets the process-wide monitor.</summary>
     public static ResidentBufferMonitor Shared => s_shared.Value;
@@ -102,8 +109,84 @@ public static class BufferMonitor
     /// <remarks>The context is ambient (an <see cref="AsyncLocal{T}"/>) and shared by every monitor instance.</remarks>
     public static IDisposable BeginContext(string context) => BufferContext.Begin(context);
 
+    /// <summary>Creates the shared monitor from <paramref name="options"/>, for a host that reads its settings from configuration; does nothing if it exists already.</summary>
+    /// <param name="options">The settings, with the host's logger and meter factories.</param>
+    /// <param name="enable">Whether to enable the monitor once created.</param>
+    /// <returns>True if the shared monitor was created now, from these options; false if something had already used it (it then keeps its settings).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <remarks>
+    /// The startup environment variables (<see cref="EnabledEnvironmentVariable"/> and the others), where set, still
+    /// win over <paramref name="options"/> and <paramref name="enable"/>: they are the operator's override. The
+    /// AppContext switches are not read. Call it before anything touches <see cref="Shared"/>: settings such as
+    /// <see cref="ResidentBufferMonitorOptions.Stacks"/> are fixed when a monitor is created.
+    /// </remarks>
+    public static bool InitializeShared(ResidentBufferMonitorOptions options, bool enable = false)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        lock (s_hostLock)
+        {
+            if (s_shared.IsValueCreated)
+            {
+                return false;
+            }
+
+            MonitorStartupSettings.ApplyEnvironment(Environment.GetEnvironmentVariable, options, ref enable);
+            Volatile.Write(ref s_initialOptions, options);
+            ResidentBufferMonitor monitor = s_shared.Value;
+            if (!ReferenceEquals(s_createdFrom, options))
+            {
+                // Another thread read Shared first and created it from the startup switches.
+                return false;
+            }
+
+            if (enable)
+            {
+                monitor.Enable();
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Sends the shared monitor's log events to <paramref name="loggerFactory"/>, and moves its instruments to the <c>OffHeapTracker</c> meter of <paramref name="meterFactory"/>.</summary>
+    /// <param name="loggerFactory">The host's logger factory; <c>NullLoggerFactory.Instance</c> to stop logging.</param>
+    /// <param name="meterFactory">The host's meter factory, or null for the static <c>OffHeapTracker</c> meter.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loggerFactory"/> is null.</exception>
+    /// <remarks>
+    /// The instruments are on one meter at a time, so a listener that enables every meter named
+    /// <c>OffHeapTracker</c> never sees the shared monitor twice. A host calls this when it starts, and again with
+    /// the null logger factory and no meter factory when it stops, before it disposes its factories.
+    /// </remarks>
+    public static void ReportTo(ILoggerFactory loggerFactory, IMeterFactory? meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        ResidentBufferMonitor monitor = Shared;
+        lock (s_hostLock)
+        {
+            monitor.SetLoggerFactory(loggerFactory);
+            Meter meter = OffHeapTrackerMetrics.GetMeter(meterFactory);
+            if (s_sharedMeter is { } previous && !ReferenceEquals(previous, meter))
+            {
+                OffHeapTrackerMetrics.Unregister(previous, monitor);
+            }
+
+            OffHeapTrackerMetrics.Register(meter, monitor);
+            s_sharedMeter = meter;
+        }
+    }
+
+    internal static bool IsShared(ResidentBufferMonitor monitor) => s_shared.IsValueCreated && ReferenceEquals(s_shared.Value, monitor);
+
     private static ResidentBufferMonitor CreateShared()
     {
+        if (Interlocked.Exchange(ref s_initialOptions, null) is { } hostOptions)
+        {
+            var fromHost = new ResidentBufferMonitor(hostOptions);
+            s_createdFrom = hostOptions;
+            s_sharedMeter = OffHeapTrackerMetrics.GetMeter(hostOptions.MeterFactory);
+            return fromHost;
+        }
+
         MonitorStartupSettings settings = MonitorStartupSettings.FromProcess();
         var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions
         {
@@ -111,6 +194,7 @@ public static class BufferMonitor
             StackTraceSampling = settings.StackTraceSampling,
             Stacks = settings.Stacks,
         });
+        s_sharedMeter = OffHeapTrackerMetrics.GetMeter(null);
         if (settings.Enabled)
         {
             monitor.Enable();

@@ -31,6 +31,15 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
         return new MonitorStartupSettings(enabled, recordPool, sampling, stacks);
     }
 
+    /// <summary>Overrides <paramref name="options"/> and <paramref name="enabled"/> with the environment variables that are set to a value understood; the rest stay as given.</summary>
+    public static void ApplyEnvironment(Func<string, string?> environment, ResidentBufferMonitorOptions options, ref bool enabled)
+    {
+        enabled = ParseFlag(environment(BufferMonitor.EnabledEnvironmentVariable)) ?? enabled;
+        options.RecordPool = ParseFlag(environment(BufferMonitor.RecordPoolEnvironmentVariable)) ?? options.RecordPool;
+        options.StackTraceSampling = ParseSampling(environment(BufferMonitor.StackTraceSamplingEnvironmentVariable)) ?? options.StackTraceSampling;
+        options.Stacks = ParseStacks(environment(BufferMonitor.StacksEnvironmentVariable)) ?? options.Stacks;
+    }
+
     // budgeted, every or none (case-insensitive); anything else is ignored, as for the other switches.
     private static StackPolicy? ParseStacks(string? value) => value?.Trim().ToUpperInvariant() switch
     {
