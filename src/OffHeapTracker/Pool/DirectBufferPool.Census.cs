@@ -31,8 +31,10 @@ public sealed unsafe partial class DirectBufferPool
     /// <para>
     /// Cost: a walk over every block of every slab (O(pool capacity / block size), about 256 blocks per MiB of 4 KiB
     /// blocks), plus the unpooled leases, plus sorting the outstanding ones. No lock is taken and rents and returns
-    /// go on meanwhile, so a buffer rented or returned during the walk may or may not be counted; every buffer
-    /// outstanding for the whole walk is. Thread-safe.
+    /// go on meanwhile: every buffer outstanding for the whole walk is counted once, and one rented or returned
+    /// during the walk may or may not be (a block returned after it was visited and another rented before it is
+    /// visited are both seen). So the counts may be off by the rents and returns that overlap the walk, a
+    /// fraction of a millisecond per MiB of slabs; ages and types are as stamped. Thread-safe.
     /// </para>
     /// </remarks>
     public BufferCensus TakeCensus()
