@@ -36,6 +36,9 @@ internal static class OffHeapTrackerMetrics
 
     private static int s_lastMonitorId;
 
+    /// <summary>The census age a count is over, in seconds (60, 600, 3600).</summary>
+    public const string MinAgeTag = "offheaptracker.buffer.min_age";
+
     private static readonly Meter s_meter = new(MeterName, typeof(OffHeapTrackerMetrics).Assembly.GetName().Version?.ToString());
     private static readonly ConditionalWeakTable<Meter, WeakRegistry<DirectBufferPool>> s_pools = [];
     private static readonly ConditionalWeakTable<Meter, WeakRegistry<Monitoring.ResidentBufferMonitor>> s_monitors = [];
@@ -88,6 +91,7 @@ internal static class OffHeapTrackerMetrics
         meter.CreateObservableUpDownCounter("offheaptracker.leak.in_use", () => PerPool(pools, s => s.LeakedBytes), "By", "Bytes of leases garbage-collected without Dispose, kept out of circulation.");
         meter.CreateObservableCounter("offheaptracker.leak.detected", () => PerPool(pools, s => s.LeakedCount), "{buffer}", "Leases garbage-collected without Dispose.");
         meter.CreateObservableCounter("offheaptracker.buffer.double_dispose", () => PerPool(pools, s => s.DoubleDisposeCount), "{buffer}", "Leases disposed again after they were returned.");
+        AddCensusInstruments(meter, pools);
         return pools;
     }
 
@@ -97,6 +101,44 @@ internal static class OffHeapTrackerMetrics
         meter.CreateObservableUpDownCounter("offheaptracker.monitor.resident", () => PerMonitor(monitors, m => m.Count), "{buffer}", "Buffers the monitor holds a record of now.");
         meter.CreateObservableCounter("offheaptracker.monitor.dropped", () => PerMonitor(monitors, m => m.DroppedRecords), "{buffer}", "Buffers not recorded because the monitor's bounds were reached.");
         return monitors;
+    }
+
+    // The age census works with the monitor off. Each instrument walks each pool's blocks once per collection
+    // (O(blocks), no allocation; see DirectBufferPool.TakeCensus): kept out of GetStatistics, which every other
+    // instrument calls, so that the walk is paid twice per collection, not a dozen times.
+    private static void AddCensusInstruments(Meter meter, WeakRegistry<DirectBufferPool> pools)
+    {
+        meter.CreateObservableGauge("offheaptracker.census.oldest_normal_age", () => OldestNormalAge(pools), "s", "Age of the oldest Normal buffer rented and not yet returned (0 when none), from the always-on census.");
+        meter.CreateObservableUpDownCounter("offheaptracker.census.old_normal", () => OldNormalCounts(pools), "{buffer}", "Normal buffers rented and not yet returned for at least offheaptracker.buffer.min_age seconds (60, 600, 3600), from the always-on census.");
+    }
+
+    private static List<Measurement<double>> OldestNormalAge(WeakRegistry<DirectBufferPool> pools)
+    {
+        var measurements = new List<Measurement<double>>();
+        foreach (DirectBufferPool pool in pools.Live())
+        {
+            double seconds = (double)pool.SummarizeNormalAges().OldestAgeTicks / TimeSpan.TicksPerSecond;
+            measurements.Add(new Measurement<double>(seconds, new KeyValuePair<string, object?>(PoolNameTag, pool.Name), new KeyValuePair<string, object?>(PoolIdTag, pool.Id)));
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<long>> OldNormalCounts(WeakRegistry<DirectBufferPool> pools)
+    {
+        var measurements = new List<Measurement<long>>();
+        foreach (DirectBufferPool pool in pools.Live())
+        {
+            NormalAgeSummary summary = pool.SummarizeNormalAges();
+            var name = new KeyValuePair<string, object?>(PoolNameTag, pool.Name);
+            var id = new KeyValuePair<string, object?>(PoolIdTag, pool.Id);
+            for (int i = 0; i < NormalAgeSummary.ThresholdSeconds.Length; i++)
+            {
+                measurements.Add(new Measurement<long>(summary.CountOlderThan(i), name, id, new KeyValuePair<string, object?>(MinAgeTag, NormalAgeSummary.ThresholdSeconds[i])));
+            }
+        }
+
+        return measurements;
     }
 
     private static List<Measurement<long>> PerPool(WeakRegistry<DirectBufferPool> pools, Func<DirectBufferPoolStatistics, long> read)

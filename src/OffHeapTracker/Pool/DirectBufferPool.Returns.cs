@@ -86,6 +86,10 @@ public sealed unsafe partial class DirectBufferPool
         int length = AccountedBytes(lease);
         if (lease.IsPooled)
         {
+            // Unstamp while the block is still ours: once cached or pushed, another renter may stamp it. Also on a
+            // late return after the class was released (pushBlock false): stamps are managed, the slab object stays.
+            _classes[lease.SizeClass].ClearStamp(lease.Block);
+
             // This thread's cache first; when it is full, or being taken back, the block goes to the shared list.
             if (pushBlock && (!cacheBlock || Volatile.Read(ref state.Stealing) != 0 || !state.TryKeepBlock(lease.SizeClass, lease.Block)))
             {
@@ -102,6 +106,7 @@ public sealed unsafe partial class DirectBufferPool
             }
 
             state.Counters.Add(PoolCounter.FallbackReturnedBytes, length);
+            RemoveFallbackFromCensus(lease.Id);
         }
 
         if (lease.BufferType == BufferType.Pool)

@@ -78,6 +78,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         // finalizer run, and Dispose(false) then needs the registry.
         _threads = new ThreadRegistry(_poolId, _classes, _highWater, DrainExitedThreads);
         _clock = options.TimeProvider;
+        _censusClock = ChooseCensusClock(_clock);
         _logger = options.LoggerFactory.CreateLogger<DirectBufferPool>();
         _fallback = new FallbackAllocator(Name, Backing, options.Allocator, _logger, _clock);
         _tracker = new BufferTracker(options.Monitor ?? BufferMonitor.Shared, Name, _poolId, _logger, _clock);
@@ -173,6 +174,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         }
 
         bool cacheOpen = Volatile.Read(ref state.Stealing) == 0;
+        long rentStamp = RentStamp.Encode(CensusNow(), bufferType);
 
         byte* pointer = null;
         byte[]? array = null;
@@ -198,19 +200,19 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
                 // parked in other threads' caches.
                 if (cacheOpen && state.TryTakeBlock(sizeClass, out block))
                 {
-                    pointer = blocks.AddressOf(block);
+                    pointer = blocks.AddressOf(block, rentStamp);
                 }
                 else
                 {
-                    block = blocks.TryPop(out pointer);
+                    block = blocks.TryPop(rentStamp, out pointer);
                     if (block < 0)
                     {
-                        block = blocks.GrowAndPop(_budget, out pointer);
+                        block = blocks.GrowAndPop(_budget, rentStamp, out pointer);
                     }
 
                     if (block < 0 && TakeBackCachedBlocks(sizeClass))
                     {
-                        block = blocks.TryPop(out pointer);
+                        block = blocks.TryPop(rentStamp, out pointer);
                     }
                 }
 
@@ -242,6 +244,8 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             // later Dispose of the pool would wait for this rent forever.
             if (block >= 0)
             {
+                // Every way of taking a block above stamped it; unstamp before anyone else can take it.
+                _classes[sizeClass].ClearStamp(block);
                 _classes[sizeClass].Push(block);
             }
             else if (pointer != null && array is null)
@@ -262,6 +266,7 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
         if (block < 0)
         {
             state.Counters.Add(PoolCounter.FallbackRentedBytes, accountedBytes);
+            AddFallbackToCensus(lease.Id, rentStamp, accountedBytes);
         }
 
         if (bufferType == BufferType.Pool)

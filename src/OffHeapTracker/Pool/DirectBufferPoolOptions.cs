@@ -143,7 +143,11 @@ public sealed class DirectBufferPoolOptions
     }
 
     /// <summary>Gets or sets the pool's clock: it schedules trim passes (<see cref="TrimAfter"/>), spaces out repeated warnings, and times <see cref="DirectBufferPool.WhenAllReturnedAsync"/>.</summary>
-    /// <remarks>Lease ages and rent times come from the monitor's clock (<see cref="IBufferMonitor.TimeProvider"/>), which stamps its records.</remarks>
+    /// <remarks>
+    /// Lease ages and rent times in the monitor's records come from the monitor's clock (<see cref="IBufferMonitor.TimeProvider"/>).
+    /// The pool's age census (<see cref="DirectBufferPool.TakeCensus"/>) reads this clock: with <see cref="TimeProvider.System"/>
+    /// through a coarse clock that costs nothing per rent, otherwise by calling this provider on every rent (for tests).
+    /// </remarks>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     /// <exception cref="ArgumentNullException">The value is null.</exception>
     public TimeProvider TimeProvider

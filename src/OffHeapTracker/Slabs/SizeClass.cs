@@ -59,8 +59,10 @@ internal sealed unsafe class SizeClass
     /// <summary>Gets the number of slab slots, trimmed ones included.</summary>
     public int SlabCount => Volatile.Read(ref _slabCount);
 
-    /// <summary>Takes a free block, or returns -1 when the list is empty.</summary>
-    public int TryPop(out byte* address)
+    /// <summary>Takes a free block for a lease rented at <paramref name="rentStamp"/>, or returns -1 when the list is empty.</summary>
+    /// <param name="rentStamp">The census stamp to record for the block (see <see cref="Slab.RentedAt"/>); never 0.</param>
+    /// <param name="address">The block's address, or null.</param>
+    public int TryPop(long rentStamp, out byte* address)
     {
         while (true)
         {
@@ -76,15 +78,71 @@ internal sealed unsafe class SizeClass
             int next = Volatile.Read(ref slab.Next[index & _blockInSlabMask]);
             if (Interlocked.CompareExchange(ref _head, Pack(NextTag(head), next), head) == head)
             {
+                // The CAS made the block ours: no one else writes its stamp until we give it back.
+                StampUnsynchronized(slab, index & _blockInSlabMask, rentStamp);
                 address = slab.BaseAddress + ((nint)(index & _blockInSlabMask) << _blockShift);
                 return index;
             }
         }
     }
 
-    /// <summary>Gets the address of a block; the caller owns the block, so its slab is live.</summary>
-    public byte* AddressOf(int index) =>
-        Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift].BaseAddress + ((nint)(index & _blockInSlabMask) << _blockShift);
+    /// <summary>Gets the address of a block taken from a thread's cache and records its census stamp; the caller owns the block, so its slab is live.</summary>
+    /// <param name="index">The block, owned by the caller.</param>
+    /// <param name="rentStamp">The census stamp to record for the block (see <see cref="Slab.RentedAt"/>); never 0.</param>
+    public byte* AddressOf(int index, long rentStamp)
+    {
+        // One slab lookup serves both the address and the stamp: this is the rent fast path.
+        Slab slab = Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift];
+        StampUnsynchronized(slab, index & _blockInSlabMask, rentStamp);
+        return slab.BaseAddress + ((nint)(index & _blockInSlabMask) << _blockShift);
+    }
+
+    /// <summary>Records that a block is no longer rented, before it goes back to a cache or the free list. The caller owns the block.</summary>
+    /// <remarks>
+    /// Must come before the block is pushed or cached: once it is, another renter may stamp it, and a clear after
+    /// that would hide a rented block from the census. A leaked block (kept out of circulation) keeps its stamp.
+    /// </remarks>
+    public void ClearStamp(int index)
+    {
+        Slab slab = Volatile.Read(ref _slabs)[index >> _blocksPerSlabShift];
+        ref long stamp = ref slab.RentedAt[index & _blockInSlabMask];
+        Debug.Assert(stamp != 0, "a block is returned once per rent, and every rent stamps it");
+        stamp = 0;
+    }
+
+    /// <summary>Calls <paramref name="visitor"/> for every block rented now (stamped), with its stamp and the block size.</summary>
+    /// <remarks>
+    /// O(blocks of the class), no lock: rents and returns go on, so the result is a snapshot in which each block is
+    /// either seen or not. Safe at any time: the slab array only grows or has slots replaced, a replaced or trimmed
+    /// slab object stays readable (its stamps are all 0: a trimmed slab had no rented block), and stamps are
+    /// managed memory, never the native slab.
+    /// </remarks>
+    public void VisitRented<TVisitor>(ref TVisitor visitor)
+        where TVisitor : struct, IRentStampVisitor
+    {
+        Slab[] slabs = Volatile.Read(ref _slabs);
+        int count = Math.Min(Volatile.Read(ref _slabCount), slabs.Length);
+        for (int i = 0; i < count; i++)
+        {
+            Slab? slab = slabs[i];
+            if (slab is null)
+            {
+                continue;
+            }
+
+            long[] stamps = slab.RentedAt;
+            for (int block = 0; block < stamps.Length; block++)
+            {
+                // Atomic even on 32-bit platforms, where the renting thread's plain store may tear: a torn read
+                // can only misdate one buffer in a diagnostic snapshot, never touch memory.
+                long stamp = Volatile.Read(ref stamps[block]);
+                if (stamp != 0)
+                {
+                    visitor.Visit(stamp, BlockSize);
+                }
+            }
+        }
+    }
 
     /// <summary>Gets the pinned array a block lives in and its offset there, or null for native slabs; the caller owns the block.</summary>
     public byte[]? ArrayOf(int index, out int offset)
@@ -112,15 +170,18 @@ internal sealed unsafe class SizeClass
     }
 
     /// <summary>Adds a slab if the budget allows (serialised per class; the fast path never waits for it) and takes one block.</summary>
+    /// <param name="budget">The pool's capacity budget.</param>
+    /// <param name="rentStamp">The census stamp to record for the block taken (see <see cref="Slab.RentedAt"/>); never 0.</param>
+    /// <param name="address">The block's address, or null.</param>
     /// <returns>A block index, or -1 when the list is still empty and the budget has no room for another slab.</returns>
     /// <exception cref="OutOfMemoryException">The native allocation failed; nothing changed.</exception>
-    public int GrowAndPop(CapacityBudget budget, out byte* address)
+    public int GrowAndPop(CapacityBudget budget, long rentStamp, out byte* address)
     {
         lock (_growLock)
         {
             Debug.Assert(!_released, "the pool stops renting before it releases its slabs");
             // Another thread may have grown the class, or returned a block, while we waited for the lock.
-            int index = TryPop(out address);
+            int index = TryPop(rentStamp, out address);
             if (index >= 0 || !budget.TryReserve(SlabSize))
             {
                 return index;
@@ -199,6 +260,8 @@ internal sealed unsafe class SizeClass
                 }
             }
 
+            // Block 0 of the new slab is the caller's; no one else can see it yet.
+            StampUnsynchronized(slab, 0, rentStamp);
             address = memory;
             return first;
         }
@@ -353,6 +416,16 @@ internal sealed unsafe class SizeClass
 
             return false;
         }
+    }
+
+    // The caller owns the block (a won pop CAS, a thread's own cache, or a fresh slab), so no other thread writes
+    // this element now; the census only reads it. A plain store: on 64-bit platforms an aligned 8-byte store is
+    // atomic, and this is the rent fast path.
+    private static void StampUnsynchronized(Slab slab, int blockInSlab, long rentStamp)
+    {
+        Debug.Assert(rentStamp != 0, "0 means not rented");
+        Debug.Assert(slab.RentedAt[blockInSlab] == 0, "a block is rented by one lease at a time");
+        slab.RentedAt[blockInSlab] = rentStamp;
     }
 
     private void FreeSlabMemory(Slab slab)

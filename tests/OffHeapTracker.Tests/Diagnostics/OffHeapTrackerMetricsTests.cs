@@ -86,6 +86,52 @@ public sealed class OffHeapTrackerMetricsTests
         Assert.DoesNotContain(Collect(factory), r => r.Name == "offheaptracker.pool.capacity");
     }
 
+    [Fact]
+    public void CensusInstruments_ReportTheOldestNormalBuffer_AndHowManyAreOlderThanFixedAges_WithTheMonitorOff()
+    {
+        using var factory = new TestMeterFactory();
+        var time = new ManualTimeProvider();
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions
+        {
+            Name = "census",
+            Monitor = new ResidentBufferMonitor(),
+            MeterFactory = factory,
+            TimeProvider = time,
+            TrimAfter = Timeout.InfiniteTimeSpan,
+        });
+
+        // One Normal buffer 65 minutes old, one 15 minutes old, one just rented; a Pool buffer 65 minutes old,
+        // which the census instruments leave out (resident by design).
+        DirectBuffer oldest = pool.Rent(4096);
+        DirectBuffer resident = pool.Rent(4096, BufferType.Pool);
+        time.Advance(TimeSpan.FromMinutes(50));
+        DirectBuffer middle = pool.Rent(4096);
+        time.Advance(TimeSpan.FromMinutes(15));
+        DirectBuffer fresh = pool.Rent(4096);
+
+        List<(string Name, Reading Reading)> readings = Collect(factory);
+        (string Name, Reading Reading) age = Assert.Single(readings, r => r.Name == "offheaptracker.census.oldest_normal_age");
+        Assert.Equal("s", age.Reading.Unit);
+        Assert.Equal(65 * 60, age.Reading.Value);
+        Assert.Equal("census", age.Reading.Tags["offheaptracker.pool.name"]);
+
+        var counts = readings.Where(r => r.Name == "offheaptracker.census.old_normal").ToDictionary(r => (int)r.Reading.Tags["offheaptracker.buffer.min_age"]!, r => r.Reading);
+        Assert.Equal(new Dictionary<int, long> { [60] = 2, [600] = 2, [3600] = 1 }, counts.ToDictionary(c => c.Key, c => c.Value.Value));
+        Assert.All(counts.Values, c =>
+        {
+            Assert.Equal("{buffer}", c.Unit);
+            Assert.Equal("census", c.Tags["offheaptracker.pool.name"]);
+        });
+
+        oldest.Dispose();
+        middle.Dispose();
+        fresh.Dispose();
+        readings = Collect(factory);
+        Assert.Equal(0, Assert.Single(readings, r => r.Name == "offheaptracker.census.oldest_normal_age").Reading.Value);
+        Assert.All(readings.Where(r => r.Name == "offheaptracker.census.old_normal"), r => Assert.Equal(0, r.Reading.Value));
+        resident.Dispose();
+    }
+
     private static List<(string Name, Reading Reading)> Collect(TestMeterFactory factory)
     {
         var readings = new List<(string, Reading)>();
@@ -106,6 +152,18 @@ public sealed class OffHeapTrackerMetricsTests
             }
 
             readings.Add((instrument.Name, new Reading(instrument.Unit!, value, tagMap)));
+        });
+
+        // The census age gauge is in seconds, a double; whole seconds in these tests.
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            var tagMap = new Dictionary<string, object?>();
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                tagMap[tag.Key] = tag.Value;
+            }
+
+            readings.Add((instrument.Name, new Reading(instrument.Unit!, checked((long)value), tagMap)));
         });
         listener.Start();
         listener.RecordObservableInstruments();

@@ -25,14 +25,14 @@ public sealed unsafe class SizeClassTests
         var budget = new CapacityBudget(2 << 20);
         var blocks = new SizeClass(1 << 20, allocator);
 
-        Assert.Equal(0, blocks.GrowAndPop(budget, out byte* first));
-        Assert.Equal(1, blocks.GrowAndPop(budget, out byte* second));
-        Assert.Equal(-1, blocks.GrowAndPop(budget, out _));
+        Assert.Equal(0, blocks.GrowAndPop(budget, s_stamp, out byte* first));
+        Assert.Equal(1, blocks.GrowAndPop(budget, s_stamp, out byte* second));
+        Assert.Equal(-1, blocks.GrowAndPop(budget, s_stamp, out _));
         Assert.Equal(2 << 20, budget.ReservedBytes);
         Assert.True(first != second);
 
-        blocks.Push(1);
-        Assert.Equal(1, blocks.TryPop(out byte* again));
+        ReturnBlock(blocks, 1);
+        Assert.Equal(1, blocks.TryPop(s_stamp, out byte* again));
         Assert.True(again == second);
 
         blocks.Release(budget);
@@ -56,10 +56,10 @@ public sealed unsafe class SizeClassTests
             {
                 if (mine.Count < 8 && (i % 3 != 2 || mine.Count == 0))
                 {
-                    int index = blocks.TryPop(out _);
+                    int index = blocks.TryPop(s_stamp, out _);
                     if (index < 0)
                     {
-                        index = blocks.GrowAndPop(budget, out _);
+                        index = blocks.GrowAndPop(budget, s_stamp, out _);
                     }
 
                     if (Interlocked.Exchange(ref owners[index], 1) != 0)
@@ -73,14 +73,14 @@ public sealed unsafe class SizeClassTests
                 {
                     int index = mine.Pop();
                     Volatile.Write(ref owners[index], 0);
-                    blocks.Push(index);
+                    ReturnBlock(blocks, index);
                 }
             }
 
             while (mine.TryPop(out int index))
             {
                 Volatile.Write(ref owners[index], 0);
-                blocks.Push(index);
+                ReturnBlock(blocks, index);
             }
         });
 
@@ -88,7 +88,7 @@ public sealed unsafe class SizeClassTests
 
         // Every block is back: popping them all yields each index once.
         var seen = new HashSet<int>();
-        while (blocks.TryPop(out _) is int index and >= 0)
+        while (blocks.TryPop(s_stamp, out _) is int index and >= 0)
         {
             Assert.True(seen.Add(index));
         }
@@ -104,27 +104,68 @@ public sealed unsafe class SizeClassTests
         var budget = new CapacityBudget(long.MaxValue);
         var blocks = new SizeClass(1 << 19, allocator); // two blocks per 1 MiB slab
 
-        int a = blocks.GrowAndPop(budget, out _);
-        int b = blocks.TryPop(out _);
-        int c = blocks.GrowAndPop(budget, out _);
+        int a = blocks.GrowAndPop(budget, s_stamp, out _);
+        int b = blocks.TryPop(s_stamp, out _);
+        int c = blocks.GrowAndPop(budget, s_stamp, out _);
         Assert.Equal(2, allocator.LiveCount);
 
         // Slab 0 wholly free, slab 1 half rented.
-        blocks.Push(a);
-        blocks.Push(b);
+        ReturnBlock(blocks, a);
+        ReturnBlock(blocks, b);
         Assert.Equal(0, blocks.Trim(budget));
         Assert.Equal(1 << 20, blocks.Trim(budget));
         Assert.Equal(1, allocator.LiveCount);
         Assert.Equal(1 << 20, budget.ReservedBytes);
 
         // The free list now holds only slab 1's free block, and growth reuses slab 0's slot.
-        int d = blocks.TryPop(out _);
+        int d = blocks.TryPop(s_stamp, out _);
         Assert.Equal(c ^ 1, d);
-        Assert.Equal(-1, blocks.TryPop(out _));
-        Assert.Equal(0, blocks.GrowAndPop(budget, out byte* reused) >> 1);
+        Assert.Equal(-1, blocks.TryPop(s_stamp, out _));
+        Assert.Equal(0, blocks.GrowAndPop(budget, s_stamp, out byte* reused) >> 1);
         Assert.True(reused != null);
         Assert.Equal(2, blocks.SlabCount);
         blocks.Release(budget);
         Assert.Equal(0, allocator.LiveCount);
+    }
+
+    [Fact]
+    public void VisitRented_SeesEveryStampedBlock_AndNoneThatWasCleared()
+    {
+        var allocator = new TestAllocator();
+        var blocks = new SizeClass(64 * 1024, allocator);
+        var budget = new CapacityBudget(4 << 20);
+        long normalOld = RentStamp.Encode(100, BufferType.Normal);
+        long poolNew = RentStamp.Encode(200, BufferType.Pool);
+        int a = blocks.GrowAndPop(budget, normalOld, out _);
+        int b = blocks.TryPop(poolNew, out _);
+        int c = blocks.TryPop(normalOld, out _);
+        ReturnBlock(blocks, c);
+
+        var seen = new StampCollector { Stamps = [] };
+        blocks.VisitRented(ref seen);
+
+        Assert.Equal(new[] { (normalOld, 64 * 1024), (poolNew, 64 * 1024) }, seen.Stamps.Order());
+        Assert.Equal(BufferType.Pool, RentStamp.TypeOf(poolNew));
+        Assert.Equal(200, RentStamp.TimestampOf(poolNew));
+        ReturnBlock(blocks, a);
+        ReturnBlock(blocks, b);
+        blocks.Release(budget);
+    }
+
+    // Stamps are what the pool passes; their value does not matter to the free list.
+    private static readonly long s_stamp = RentStamp.Encode(1, BufferType.Normal);
+
+    // What the pool does on a return: unstamp, then push.
+    private static void ReturnBlock(SizeClass blocks, int index)
+    {
+        blocks.ClearStamp(index);
+        blocks.Push(index);
+    }
+
+    private struct StampCollector : IRentStampVisitor
+    {
+        public List<(long Stamp, int Bytes)> Stamps;
+
+        public readonly void Visit(long stamp, int bytes) => Stamps.Add((stamp, bytes));
     }
 }

@@ -1,0 +1,30 @@
+using System.Runtime.CompilerServices;
+using OffHeapTracker;
+using OffHeapTracker.Monitoring;
+
+// Rent(4096)+Dispose N times on a pool whose monitor is off. Run it twice under callgrind, with N=0 and with
+// N=1,000,000, and with DOTNET_TieredCompilation=0 so both runs JIT the same code once:
+//
+//   dotnet build -c Release benchmarks/OffHeapTracker.InstructionCount
+//   export DOTNET_TieredCompilation=0
+//   valgrind --tool=callgrind --callgrind-out-file=/tmp/ic.0 dotnet benchmarks/OffHeapTracker.InstructionCount/bin/Release/net10.0/OffHeapTracker.InstructionCount.dll 0
+//   valgrind --tool=callgrind --callgrind-out-file=/tmp/ic.1m dotnet benchmarks/OffHeapTracker.InstructionCount/bin/Release/net10.0/OffHeapTracker.InstructionCount.dll 1000000
+//
+// (total instructions of the second run - the first) / N = instructions per rent+dispose, start-up excluded.
+int n = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
+using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "ic", Monitor = new ResidentBufferMonitor() });
+
+// One pair outside the loop in both runs, so slab growth, the thread state and JIT are paid by N=0 too.
+Loop(pool, 1);
+Loop(pool, n);
+Console.WriteLine($"{n} rent+dispose pairs, outstanding {pool.OutstandingCount}");
+
+[MethodImpl(MethodImplOptions.NoInlining)]
+static void Loop(DirectBufferPool pool, int count)
+{
+    for (int i = 0; i < count; i++)
+    {
+        DirectBuffer lease = pool.Rent(4096);
+        lease.Dispose();
+    }
+}
