@@ -44,4 +44,16 @@ internal static partial class Log
     [LoggerMessage(EventId = 7, EventName = "PoolDisposedWithOutstanding", Level = LogLevel.Warning,
         Message = "Pool {PoolName} was disposed with {OutstandingCount} buffers still rented; its slabs are freed when the last one is returned.")]
     public static partial void PoolDisposedWithOutstanding(ILogger logger, string poolName, long outstandingCount);
+
+    [LoggerMessage(EventId = 13, EventName = "MonitorSwitchedOnAutomatically", Level = LogLevel.Warning,
+        Message = "Buffer monitor switched on automatically: {Reason}.")]
+    public static partial void MonitorSwitchedOnAutomatically(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 14, EventName = "MonitorSwitchedOffAutomatically", Level = LogLevel.Warning,
+        Message = "Buffer monitor switched off automatically after {OnFor}, dropping {RecordCount} records. Top leak sites at that moment:\n{TopSites}")]
+    public static partial void MonitorSwitchedOffAutomatically(ILogger logger, TimeSpan onFor, int recordCount, string topSites);
+
+    [LoggerMessage(EventId = 15, EventName = "AutoSwitchFailed", Level = LogLevel.Error,
+        Message = "The monitor's automatic switch could not evaluate its rules; it tries again at the next check.")]
+    public static partial void AutoSwitchFailed(ILogger logger, Exception exception);
 }

@@ -50,9 +50,21 @@ public static class BufferMonitor
     private static ResidentBufferMonitorOptions? s_initialOptions;
     private static ResidentBufferMonitorOptions? s_createdFrom;
     private static Meter? s_sharedMeter;
+    private static MonitorAutoSwitch? s_autoSwitch;
 
     /// <summary>Gets the process-wide monitor.</summary>
     public static ResidentBufferMonitor Shared => s_shared.Value;
+
+    /// <summary>Gets the shared monitor's automatic switch, when the <c>OFFHEAPTRACKER_MONITOR_AUTO_*</c> environment variables set one (see <see cref="MonitorAutoSwitch"/>); null otherwise.</summary>
+    /// <remarks>Read when <see cref="Shared"/> is first used. A switch of your own for the shared monitor: <c>new MonitorAutoSwitch(BufferMonitor.Shared, options)</c>.</remarks>
+    public static MonitorAutoSwitch? AutoSwitch
+    {
+        get
+        {
+            _ = s_shared.Value;
+            return Volatile.Read(ref s_autoSwitch);
+        }
+    }
 
     /// <summary>Gets a value indicating whether the shared monitor is recording.</summary>
     public static bool IsEnabled => Shared.IsEnabled;
@@ -75,7 +87,7 @@ public static class BufferMonitor
         remove => Shared.LeakDetected -= value;
     }
 
-    /// <summary>Starts recording buffers rented from now on; see <see cref="ResidentBufferMonitor.Enable"/>.</summary>
+    /// <summary>Starts recording buffers rented from now on; see <see cref="ResidentBufferMonitor.Enable()"/>.</summary>
     public static void Enable() => Shared.Enable();
 
     /// <summary>Stops recording and drops every record; see <see cref="ResidentBufferMonitor.Disable"/>.</summary>
@@ -198,6 +210,11 @@ public static class BufferMonitor
         if (settings.Enabled)
         {
             monitor.Enable();
+        }
+
+        if (AutoSwitchStartupSettings.Read(Environment.GetEnvironmentVariable) is { } autoSwitch)
+        {
+            s_autoSwitch = new MonitorAutoSwitch(monitor, autoSwitch);
         }
 
         return monitor;

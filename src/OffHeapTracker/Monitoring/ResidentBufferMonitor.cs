@@ -6,13 +6,13 @@ namespace OffHeapTracker.Monitoring;
 /// <summary>The monitor that keeps a table of every outstanding buffer (id, stack, size, type, time, context) while it is enabled.</summary>
 /// <remarks>
 /// <para>
-/// Off by default; <see cref="Enable"/> starts recording buffers rented from then on (buffers rented before are
+/// Off by default; <see cref="Enable()"/> starts recording buffers rented from then on (buffers rented before are
 /// never recorded, and their return is a no-op here). <see cref="Disable"/> stops recording and drops every
 /// record. <see cref="GetResident"/> lists what is still out, hiding buffers younger than a minimum age at
 /// query time (1 s by default), as dble does.
 /// </para>
 /// <para>
-/// All members are thread-safe. <see cref="Enable"/> and <see cref="Disable"/> may race with any number of
+/// All members are thread-safe. <see cref="Enable()"/> and <see cref="Disable"/> may race with any number of
 /// rents and returns: no record added by a rent that raced with <see cref="Disable"/> survives it.
 /// </para>
 /// <para>
@@ -45,6 +45,8 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     private ResidentTable? _table;
     private volatile bool _recordPool;
     private volatile ILogger _logger;
+    private string? _enabledReason;
+    private DateTimeOffset _enabledAt;
     private long _droppedRecords;
     private int _fullWarned;
 
@@ -127,21 +129,37 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         _logger = loggerFactory.CreateLogger<ResidentBufferMonitor>();
     }
 
+    /// <summary>Gets why the monitor was last switched on (<c>"manual"</c>, or the rule of a <see cref="MonitorAutoSwitch"/>), or null while it is off.</summary>
+    public string? EnabledReason => Volatile.Read(ref _enabledReason);
+
+    /// <summary>Gets when the monitor was last switched on, on its <see cref="TimeProvider"/>, or null while it is off.</summary>
+    public DateTimeOffset? EnabledAt => Volatile.Read(ref _table) is null ? null : _enabledAt;
+
     /// <summary>Starts recording buffers rented from now on. Does nothing if already enabled.</summary>
-    public void Enable()
+    public void Enable() => Enable("manual");
+
+    /// <summary>Starts recording buffers rented from now on, saying why (see <see cref="EnabledReason"/>). Does nothing if already enabled.</summary>
+    /// <param name="reason">Why, for operators: shown in reports and on the dashboard.</param>
+    /// <returns>True if this call switched the monitor on; false if it was already on.</returns>
+    /// <exception cref="ArgumentException"><paramref name="reason"/> is null or empty.</exception>
+    public bool Enable(string reason)
     {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
         lock (_switchLock)
         {
             if (_table is not null)
             {
-                return;
+                return false;
             }
 
             _fullWarned = 0;
+            _enabledAt = _time.GetUtcNow();
+            Volatile.Write(ref _enabledReason, reason);
             Volatile.Write(ref _table, new ResidentTable(_maxRecords));
         }
 
         Log.MonitorEnabled(_logger, _stacksDescription, _stackTraceDepth, _recordPool, _maxRecords);
+        return true;
     }
 
     /// <summary>Stops recording and drops every record. Does nothing if already disabled.</summary>
@@ -161,6 +179,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             }
 
             dropped = Interlocked.Exchange(ref _table, null)!;
+            Volatile.Write(ref _enabledReason, null);
         }
 
         Log.MonitorDisabled(_logger, dropped.Count);
