@@ -1,0 +1,221 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace OffHeapTracker.Monitoring;
+
+/// <summary>The fast capture: a frame-pointer walk is the key, and the first capture of each new key is a real <see cref="StackTrace"/>, whose interned <see cref="CapturedStackTrace"/> every later capture with that key shares.</summary>
+/// <remarks>
+/// <para>
+/// Names always come from the supported API; only the key (the return addresses and frame sizes of the first
+/// frames, OffHeapTracker's own included) is read from the stack directly. A key stands for one stack only if the
+/// walk saw every frame that tells two stacks apart; a frameless method hides its caller's return address (see
+/// <see cref="FramePointerWalker"/>), so two stacks can in principle share a key. Frame sizes are part of the key
+/// to tell such callers apart, and every key is checked: its first <see cref="EarlyChecks"/> later captures, then
+/// about one capture in <see cref="CheckInterval"/> per thread, capture a real <see cref="StackTrace"/> too and
+/// compare. A key found to stand for two stacks is dropped (its stacks are captured the slow way from then on),
+/// counted in <see cref="Mismatches"/> and reported; after <see cref="MaxMismatches"/> the whole table turns off.
+/// </para>
+/// <para>
+/// Bounded alongside the table of distinct stacks: at most as many keys as that table's <c>maxStacks</c>
+/// (tiering and on-stack replacement give one stack several keys over time). Past the bound a new key is captured
+/// the slow way and not kept; nothing is refused because of it.
+/// </para>
+/// <para>All members are thread-safe.</para>
+/// </remarks>
+internal sealed class FastStackTable
+{
+    /// <summary>Frames walked beyond the kept depth: OffHeapTracker's own frames between the walk and the renter's caller (capture, tracker, pool; about five), with room to spare.</summary>
+    public const int OwnFrameAllowance = 8;
+
+    /// <summary>A key's first captures after its first sighting are all checked against a real <see cref="StackTrace"/>.</summary>
+    public const int EarlyChecks = 4;
+
+    /// <summary>After its early checks, a key is checked on about one capture in this many per thread (drawn at random, so no call pattern can dodge it).</summary>
+    public const int CheckInterval = 1024;
+
+    /// <summary>Keys found to stand for two stacks before the table turns itself off.</summary>
+    public const int MaxMismatches = 8;
+
+    [ThreadStatic]
+    private static int t_checkCountdown;
+
+    [ThreadStatic]
+    private static uint t_random;
+
+    private readonly ConcurrentDictionary<long, Entry> _entries = new();
+    private readonly int _maxKeys;
+    private readonly int _keyFrames;
+    private readonly Action<string>? _onMismatch;
+    private int _count;
+    private int _mismatches;
+    private long _hits;
+    private volatile bool _active = true;
+
+    /// <param name="maxKeys">The most keys kept.</param>
+    /// <param name="depth">The frames each stack keeps, from the renter's caller.</param>
+    /// <param name="onMismatch">Told, with a description, when a key turns out to stand for two stacks.</param>
+    public FastStackTable(int maxKeys, int depth, Action<string>? onMismatch)
+    {
+        _maxKeys = maxKeys;
+        _keyFrames = depth + OwnFrameAllowance;
+        _onMismatch = onMismatch;
+    }
+
+    /// <summary>Gets a value indicating whether captures use the walk; false once <see cref="MaxMismatches"/> keys stood for two stacks.</summary>
+    public bool IsActive => _active;
+
+    /// <summary>Gets the number of keys kept.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Gets the number of keys found to stand for two stacks.</summary>
+    public int Mismatches => Volatile.Read(ref _mismatches);
+
+    /// <summary>Gets the number of captures answered from a key without a <see cref="StackTrace"/>; written without synchronisation, so approximate under contention.</summary>
+    public long Hits => Volatile.Read(ref _hits);
+
+    /// <summary>Captures the calling thread's stack: from its key when known, else through <paramref name="names"/>.</summary>
+    /// <param name="names">The table of distinct stacks, which captures and interns a real <see cref="StackTrace"/>.</param>
+    /// <param name="depth">Frames kept.</param>
+    /// <param name="fileInfo">Whether frames carry file and line.</param>
+    /// <param name="fast">True when the answer came from a key alone (no <see cref="StackTrace"/> was captured).</param>
+    /// <returns>The interned stack, or null when it is new and <paramref name="names"/> is full.</returns>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public CapturedStackTrace? Capture(StackInterner names, int depth, bool fileInfo, out bool fast)
+    {
+        fast = false;
+        Span<nint> key = stackalloc nint[2 * _keyFrames];
+        int frames = FramePointerWalker.Walk(key);
+        if (frames == 0)
+        {
+            return names.Capture(depth, fileInfo);
+        }
+
+        key = key[..(2 * frames)];
+        long hash = Hash(key);
+        if (_entries.TryGetValue(hash, out Entry? entry) && key.SequenceEqual(entry.Key))
+        {
+            CapturedStackTrace? known = entry.Stack;
+            if (known is null)
+            {
+                // Dropped after a mismatch: this key is captured the slow way for good.
+                return names.Capture(depth, fileInfo);
+            }
+
+            if (entry.Checks < EarlyChecks || --t_checkCountdown <= 0)
+            {
+                return CheckKey(entry, known, names, depth, fileInfo);
+            }
+
+            // Racy on purpose: a statistic, and a shared interlocked write per capture would cost more than the walk.
+            _hits++;
+            fast = true;
+            return known;
+        }
+
+        // First sighting (or a 64-bit hash shared by another key): the real capture, right here on this thread,
+        // names the stack this key was walked from.
+        CapturedStackTrace? stack = names.Capture(depth, fileInfo);
+        if (stack is not null && entry is null && Volatile.Read(ref _count) < _maxKeys)
+        {
+            if (Interlocked.Increment(ref _count) > _maxKeys || !_entries.TryAdd(hash, new Entry(key.ToArray(), stack)))
+            {
+                // Full, or another thread added this key first (with the same names, or its check will tell).
+                Interlocked.Decrement(ref _count);
+            }
+        }
+
+        return stack;
+    }
+
+    private CapturedStackTrace? CheckKey(Entry entry, CapturedStackTrace known, StackInterner names, int depth, bool fileInfo)
+    {
+        if (entry.Checks >= EarlyChecks)
+        {
+            t_checkCountdown = NextCheckCountdown();
+        }
+
+        // Racy increment: two threads checking at once count once, and each still checks.
+        entry.Checks++;
+        CapturedStackTrace? actual = names.Capture(depth, fileInfo);
+        if (ReferenceEquals(actual, known) || (actual is not null && SameFrames(actual.Frames, known.Frames)))
+        {
+            return actual;
+        }
+
+        // The key stands for two stacks (or for a stack the full table of distinct stacks refused: also not the
+        // one it names). Drop it, once, and say so.
+        if (Interlocked.CompareExchange(ref entry.Stack, null, known) == known)
+        {
+            int mismatches = Interlocked.Increment(ref _mismatches);
+            bool off = mismatches >= MaxMismatches;
+            if (off)
+            {
+                _active = false;
+            }
+
+            _onMismatch?.Invoke(
+                $"one frame-pointer key was walked from two different stacks; that key is captured with StackTrace from now on ({mismatches} such keys{(off ? $"; fast capture is now off for this monitor, after {MaxMismatches}" : string.Empty)}).\nNamed first:\n{known.Text}\nNow:\n{actual?.Text ?? "(a new stack the full table refused)"}");
+        }
+
+        return actual;
+    }
+
+    private static bool SameFrames(IReadOnlyList<StackFrame> a, IReadOnlyList<StackFrame> b)
+    {
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < a.Count; i++)
+        {
+            if (a[i].GetILOffset() != b[i].GetILOffset() || !Equals(a[i].GetMethod(), b[i].GetMethod()))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Uniform in 1 to 2 × <see cref="CheckInterval"/>: one check in about <see cref="CheckInterval"/> captures, at points no loop can keep away from.</summary>
+    private static int NextCheckCountdown()
+    {
+        uint x = t_random;
+        if (x == 0)
+        {
+            x = unchecked((uint)Environment.CurrentManagedThreadId * 2654435761u) | 1;
+        }
+
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        t_random = x;
+        return 1 + (int)(x % (2 * CheckInterval));
+    }
+
+    private static long Hash(ReadOnlySpan<nint> key)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (nint value in key)
+        {
+            // A 64-bit multiply-xorshift mix per word: return addresses differ in their low bits, frame sizes are small.
+            hash = unchecked((hash ^ (ulong)value) * 0x9E3779B97F4A7C15UL);
+            hash ^= hash >> 29;
+        }
+
+        return unchecked((long)hash);
+    }
+
+    private sealed class Entry(nint[] key, CapturedStackTrace stack)
+    {
+        public readonly nint[] Key = key;
+
+        /// <summary>The stack this key names; null once the key was found to stand for two stacks.</summary>
+        public CapturedStackTrace? Stack = stack;
+
+        /// <summary>How many of this key's captures were checked; approximate (racy), only ever compared with <see cref="EarlyChecks"/>.</summary>
+        public int Checks;
+    }
+}
