@@ -47,6 +47,7 @@ internal sealed class FastStackTable
     private readonly int _maxKeys;
     private readonly int _keyFrames;
     private readonly Action<string>? _onMismatch;
+    private readonly int _maxMismatches;
     private int _count;
     private int _mismatches;
     private long _hits;
@@ -55,11 +56,14 @@ internal sealed class FastStackTable
     /// <param name="maxKeys">The most keys kept.</param>
     /// <param name="depth">The frames each stack keeps, from the renter's caller.</param>
     /// <param name="onMismatch">Told, with a description, when a key turns out to stand for two stacks.</param>
-    public FastStackTable(int maxKeys, int depth, Action<string>? onMismatch)
+    /// <param name="keyFrames">Tests only: frames per key (fewer make different stacks share keys); 0 for the depth plus <see cref="OwnFrameAllowance"/>.</param>
+    /// <param name="maxMismatches">Tests only: mismatches before the table turns off; 0 for <see cref="MaxMismatches"/>.</param>
+    public FastStackTable(int maxKeys, int depth, Action<string>? onMismatch, int keyFrames = 0, int maxMismatches = 0)
     {
         _maxKeys = maxKeys;
-        _keyFrames = depth + OwnFrameAllowance;
+        _keyFrames = keyFrames > 0 ? keyFrames : depth + OwnFrameAllowance;
         _onMismatch = onMismatch;
+        _maxMismatches = maxMismatches > 0 ? maxMismatches : MaxMismatches;
     }
 
     /// <summary>Gets a value indicating whether captures use the walk; false once <see cref="MaxMismatches"/> keys stood for two stacks.</summary>
@@ -148,14 +152,14 @@ internal sealed class FastStackTable
         if (Interlocked.CompareExchange(ref entry.Stack, null, known) == known)
         {
             int mismatches = Interlocked.Increment(ref _mismatches);
-            bool off = mismatches >= MaxMismatches;
+            bool off = mismatches >= _maxMismatches;
             if (off)
             {
                 _active = false;
             }
 
             _onMismatch?.Invoke(
-                $"one frame-pointer key was walked from two different stacks; that key is captured with StackTrace from now on ({mismatches} such keys{(off ? $"; fast capture is now off for this monitor, after {MaxMismatches}" : string.Empty)}).\nNamed first:\n{known.Text}\nNow:\n{actual?.Text ?? "(a new stack the full table refused)"}");
+                $"one frame-pointer key was walked from two different stacks; that key is captured with StackTrace from now on ({mismatches} such keys{(off ? "; fast capture is now off for this monitor" : string.Empty)}).\nNamed first:\n{known.Text}\nNow:\n{actual?.Text ?? "(a new stack the full table refused)"}");
         }
 
         return actual;

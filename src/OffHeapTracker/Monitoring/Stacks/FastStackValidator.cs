@@ -13,6 +13,8 @@ namespace OffHeapTracker.Monitoring;
 /// <c>return address − the frame's native offset</c> is that method's code start, the same for every frame of it
 /// across every chain, and different methods have different starts. A missing or extra frame shifts every later
 /// pairing, and the root (reached from a different call site by every chain) or a repeated method then disagrees.
+/// One exception to "one start per method": a catch or finally block is a funclet whose native offsets count from
+/// its own start, so a method must not be reached both from its body and from one of its handlers in one check.
 /// </para>
 /// <para>
 /// Chains: synchronous recursion, unoptimised and optimised; a chain of optimised, non-inlined methods each doing
@@ -25,8 +27,8 @@ namespace OffHeapTracker.Monitoring;
 /// </remarks>
 internal static class FastStackValidator
 {
-    /// <summary>Walk entries kept per probe: enough for every chain here (the deepest is about 20 frames) and the frames under it.</summary>
-    private const int ProbeFrames = 64;
+    /// <summary>Walk entries kept per probe: enough for every chain here and in the tests (the deepest is about 110 frames) and the frames under it.</summary>
+    private const int ProbeFrames = 256;
 
     /// <summary>Tests only: changes a probe's walk (two entries per frame) before it is compared.</summary>
     internal delegate nint[] Tamper(nint[] walk);
@@ -39,35 +41,61 @@ internal static class FastStackValidator
     /// <returns>Null when every probe agreed; otherwise where the first disagreement was.</returns>
     public static string? Validate(Tamper? tamper)
     {
+        // On a thread of its own: no synchronization context or task scheduler of the caller's (which would send the
+        // async chain's continuation elsewhere), and a stack that starts clean.
         var probes = new List<Probe>();
-        try
-        {
-            for (int chain = 0; chain < Root.ChainCount; chain++)
+        Exception? failure = null;
+        var thread = new Thread(
+            () =>
             {
-                Root.Run(chain, probes);
-            }
-        }
-        catch (Exception ex)
+                try
+                {
+                    for (int chain = 0; chain < Root.ChainCount; chain++)
+                    {
+                        Root.Run(chain, probes);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    failure = ex;
+                }
+            },
+            maxStackSize: 256 * 1024)
         {
-            return $"the validation chains threw {ex.GetType().Name}: {ex.Message}";
+            IsBackground = true,
+            Name = "OffHeapTracker fast-stack validation",
+        };
+        thread.Start();
+        thread.Join();
+
+        // Join orders the thread's writes to probes and failure before these reads.
+        if (failure is not null)
+        {
+            return $"the validation chains threw {failure.GetType().Name}: {failure.Message}";
         }
 
         LastProbeCount = probes.Count;
-        return Compare(probes, tamper);
+        return Compare(probes, tamper, typeof(Root).GetMethod(nameof(Root.Run))!, out _);
     }
 
-    /// <summary>Compares every probe's walk with its trace.</summary>
-    internal static string? Compare(List<Probe> probes, Tamper? tamper)
+    /// <summary>Compares every probe's walk with its trace, frame by frame from frame 1 up to <paramref name="root"/>.</summary>
+    /// <param name="probes">The probes.</param>
+    /// <param name="tamper">Tests only: alters each walk first.</param>
+    /// <param name="root">The method each chain starts from; null to compare every frame <see cref="StackTrace"/> shows (for a chain resumed on the thread pool, whose starting method is no longer on the stack).</param>
+    /// <param name="framesCompared">How many frames were compared and agreed.</param>
+    /// <returns>Null when every probe agreed; otherwise where the first disagreement was.</returns>
+    internal static string? Compare(List<Probe> probes, Tamper? tamper, MethodBase? root, out int framesCompared)
     {
+        framesCompared = 0;
         var startOf = new Dictionary<MethodBase, nint>();
         var methodAt = new Dictionary<nint, MethodBase>();
         foreach (Probe probe in probes)
         {
             nint[] walk = tamper is null ? probe.Walk : tamper(probe.Walk);
-            int rootIndex = -1;
-            for (int i = 0; i < probe.Trace.FrameCount; i++)
+            int rootIndex = root is null ? probe.Trace.FrameCount - 1 : -1;
+            for (int i = 0; root is not null && i < probe.Trace.FrameCount; i++)
             {
-                if (probe.Trace.GetFrame(i)?.GetMethod() is { } method && method.DeclaringType == typeof(Root) && method.Name == nameof(Root.Run))
+                if (Equals(probe.Trace.GetFrame(i)?.GetMethod(), root))
                 {
                     rootIndex = i;
                     break;
@@ -76,7 +104,7 @@ internal static class FastStackValidator
 
             if (rootIndex < 1)
             {
-                return $"the {probe.Chain} chain's trace does not reach its root";
+                return $"the {probe.Chain} chain's trace does not reach its root (it ran elsewhere)";
             }
 
             if (walk.Length / 2 <= rootIndex)
@@ -102,6 +130,7 @@ internal static class FastStackValidator
 
                 startOf[method] = start;
                 methodAt[start] = method;
+                framesCompared++;
             }
         }
 
@@ -241,8 +270,9 @@ internal static class FastStackValidator
         }
     }
 
+    /// <summary>Walks, then captures a <see cref="StackTrace"/>, in this one method, and keeps both.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void TakeProbe(string chain, List<Probe> probes)
+    internal static void TakeProbe(string chain, List<Probe> probes)
     {
         Span<nint> walk = stackalloc nint[2 * ProbeFrames];
         int frames = FramePointerWalker.Walk(walk);

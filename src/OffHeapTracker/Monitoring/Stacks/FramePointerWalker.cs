@@ -36,17 +36,17 @@ internal static unsafe class FramePointerWalker
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static int Walk(Span<nint> frames)
     {
-        delegate* unmanaged[SuppressGCTransition]<nint> readFramePointer = NativeFrameReader.ReadFramePointerStub;
+        delegate* unmanaged[SuppressGCTransition]<nint, nint> readFramePointer = NativeFrameReader.ReadFramePointerStub;
         nint high = NativeFrameReader.CurrentThreadStackHigh();
         if (readFramePointer == null || high == 0)
         {
             return 0;
         }
 
-        // The stub returns RBP as it is in this method: this method's own frame pointer.
-        nint framePointer = readFramePointer();
+        // The stub returns this method's own frame pointer: the first in the chain at or above this local.
         nint local = 0;
         nint low = (nint)(&local);
+        nint framePointer = readFramePointer(low);
 
         // RBP frames keep their locals below the frame pointer, close to it. Anything else means this method did
         // not get the frame it was written for: read nothing.

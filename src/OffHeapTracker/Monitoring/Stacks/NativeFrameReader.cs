@@ -1,12 +1,16 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace OffHeapTracker.Monitoring;
 
-/// <summary>The two native facts a frame-pointer walk needs on Linux x64: the caller's frame pointer (RBP), read by a four-byte stub, and the current thread's stack bounds.</summary>
+/// <summary>The two native facts a frame-pointer walk needs on Linux x64: the calling method's frame pointer (RBP), read by a 40-byte stub, and the current thread's stack bounds.</summary>
 /// <remarks>
 /// <para>
-/// The stub is <c>mov rax, rbp; ret</c>, written into one anonymous page that is mapped read-write, then flipped to
+/// The stub returns the first frame pointer at or above its argument in the RBP chain that starts at its own
+/// caller: in optimised code the unmanaged call is inlined and that is the calling method's RBP at once; in debuggable
+/// (or otherwise unoptimised) code the call goes through a marshalling stub, and the chain is followed past it while
+/// that stub's frame is still live. It reads only between its own stack pointer and its argument (live stack of this
+/// thread), strictly upward, 8-byte aligned, at most eight links, and returns 0 when the chain does not get there.
+/// It is written into one anonymous page that is mapped read-write, then flipped to
 /// read-execute with <c>mprotect</c> before it is ever called: the page is never writable and executable at once,
 /// so a host that enforces W^X can allow it, and a host that refuses executable mappings altogether makes
 /// <see cref="TryMapStub"/> fail (the accelerator then stays off and says why). The page is never unmapped: it is
@@ -27,11 +31,36 @@ internal static unsafe partial class NativeFrameReader
     private const int MapAnonymous = 0x20;
     private const nuint PageSize = 4096;
 
-    /// <summary><c>mov rax, rbp</c> (48 89 E8), <c>ret</c> (C3): returns the frame pointer of whoever called it.</summary>
-    private static ReadOnlySpan<byte> X64ReadFramePointer => [0x48, 0x89, 0xE8, 0xC3];
+    /// <summary>The stub, assembled with GNU as from this (System V: the argument <c>low</c> in RDI, the result in RAX).</summary>
+    /// <remarks>
+    /// <code>
+    ///     mov rax, rbp          ; the chain starts at the caller's frame pointer
+    ///     mov ecx, 8            ; at most eight links
+    /// 1:  cmp rax, rdi
+    ///     jae 3f                ; at or above low: the frame asked for
+    ///     cmp rax, rsp
+    ///     jbe 2f                ; not above this stub's stack pointer: not a live frame
+    ///     test al, 7
+    ///     jnz 2f                ; misaligned
+    ///     mov rdx, [rax]        ; safe: rsp &lt; rax, rax + 8 &lt;= low (both 8-aligned): live stack
+    ///     cmp rdx, rax
+    ///     jbe 2f                ; the chain must go strictly up
+    ///     mov rax, rdx
+    ///     dec ecx
+    ///     jnz 1b
+    /// 2:  xor eax, eax          ; not found
+    /// 3:  ret
+    /// </code>
+    /// </remarks>
+    private static ReadOnlySpan<byte> X64FramePointerAtOrAbove =>
+    [
+        0x48, 0x89, 0xE8, 0xB9, 0x08, 0x00, 0x00, 0x00, 0x48, 0x39, 0xF8, 0x73, 0x1A, 0x48, 0x39, 0xE0,
+        0x76, 0x13, 0xA8, 0x07, 0x75, 0x0F, 0x48, 0x8B, 0x10, 0x48, 0x39, 0xC2, 0x76, 0x07, 0x48, 0x89,
+        0xD0, 0xFF, 0xC9, 0x75, 0xE3, 0x31, 0xC0, 0xC3,
+    ];
 
     // Written once under s_mapLock, before any walker can see it; a stale null only means "not mapped yet".
-    private static delegate* unmanaged[SuppressGCTransition]<nint> s_readFramePointer;
+    private static delegate* unmanaged[SuppressGCTransition]<nint, nint> s_readFramePointer;
     private static readonly Lock s_mapLock = new();
 
     // The current thread's highest stack address (exclusive), read once per thread; -1 when the bounds could not
@@ -65,8 +94,8 @@ internal static unsafe partial class NativeFrameReader
                     return false;
                 }
 
-                // Safe: the page is ours, 4 KiB, read-write, and the stub is 4 bytes.
-                X64ReadFramePointer.CopyTo(new Span<byte>((void*)page, X64ReadFramePointer.Length));
+                // Safe: the page is ours, 4 KiB, read-write, and the stub is 40 bytes.
+                X64FramePointerAtOrAbove.CopyTo(new Span<byte>((void*)page, X64FramePointerAtOrAbove.Length));
                 if (Mprotect(page, PageSize, ProtRead | ProtExec) != 0)
                 {
                     // A hardened host (SELinux execmem, PaX MPROTECT) refuses to make it executable: leave it mapped
@@ -82,14 +111,14 @@ internal static unsafe partial class NativeFrameReader
             }
 
             // x86 keeps instruction fetch coherent with stores, so no cache flush is needed before the first call.
-            s_readFramePointer = (delegate* unmanaged[SuppressGCTransition]<nint>)page;
+            s_readFramePointer = (delegate* unmanaged[SuppressGCTransition]<nint, nint>)page;
             return true;
         }
     }
 
-    /// <summary>Gets the stub: called, it returns the frame pointer (RBP) of the method that made the call, which must be an RBP-framed method (see <see cref="FramePointerWalker"/>).</summary>
-    /// <remarks>The caller makes the call itself (not through a helper that might not be inlined, as at tier 0), so RBP is the caller's own. Null until <see cref="TryMapStub"/> succeeds.</remarks>
-    public static delegate* unmanaged[SuppressGCTransition]<nint> ReadFramePointerStub => s_readFramePointer;
+    /// <summary>Gets the stub: called with the address of one of the caller's locals, it returns the caller's frame pointer (RBP), the first in the chain at or above that address, or 0.</summary>
+    /// <remarks>The caller must be an RBP-framed method and make the call itself (see <see cref="FramePointerWalker"/>). Null until <see cref="TryMapStub"/> succeeds.</remarks>
+    public static delegate* unmanaged[SuppressGCTransition]<nint, nint> ReadFramePointerStub => s_readFramePointer;
 
     /// <summary>Gets the current thread's highest stack address (exclusive), reading it on the thread's first call.</summary>
     /// <returns>The address, or 0 when the bounds cannot be read on this thread.</returns>
