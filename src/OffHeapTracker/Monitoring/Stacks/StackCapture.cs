@@ -200,7 +200,7 @@ public sealed class StackCapture
         CapturedStackTrace? stack = _fast is { IsActive: true } table
             ? table.Capture(_stacks, Depth, FileInfo, out fast)
             : _stacks.Capture(Depth, FileInfo);
-        OnCaptured(Stopwatch.GetTimestamp() - start, fast);
+        OnCaptured(start, Stopwatch.GetTimestamp(), fast);
         if (stack is null)
         {
             Interlocked.Increment(ref _refused);
@@ -239,8 +239,9 @@ public sealed class StackCapture
     }
 
     /// <summary>Counts a capture's cost; for a budgeted policy, resizes the interval when a window closes, in proportion to how far the window's spend was from its share.</summary>
-    private void OnCaptured(long ticks, bool fast)
+    private void OnCaptured(long start, long now, bool fast)
     {
+        long ticks = now - start;
         Interlocked.Increment(ref _captureCount);
         Interlocked.Add(ref _captureTicks, ticks);
         if (!IsBudgeted)
@@ -248,7 +249,6 @@ public sealed class StackCapture
             return;
         }
 
-        long now = Stopwatch.GetTimestamp();
         lock (_budgetLock)
         {
             ref double typical = ref fast ? ref _typicalFastTicks : ref _typicalTicks;
