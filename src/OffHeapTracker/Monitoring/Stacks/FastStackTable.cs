@@ -51,7 +51,6 @@ internal sealed class FastStackTable
     private readonly int _maxMismatches;
     private int _count;
     private int _mismatches;
-    private long _hits;
     private volatile bool _active = true;
 
     /// <param name="maxKeys">The most keys kept.</param>
@@ -76,16 +75,15 @@ internal sealed class FastStackTable
     /// <summary>Gets the number of keys found to stand for two stacks.</summary>
     public int Mismatches => Volatile.Read(ref _mismatches);
 
-    /// <summary>Gets the number of captures answered from a key without a <see cref="StackTrace"/>; written without synchronisation, so approximate under contention.</summary>
-    public long Hits => Volatile.Read(ref _hits);
-
     /// <summary>Captures the calling thread's stack: from its key when known, else through <paramref name="names"/>.</summary>
     /// <param name="names">The table of distinct stacks, which captures and interns a real <see cref="StackTrace"/>.</param>
     /// <param name="depth">Frames kept.</param>
     /// <param name="fileInfo">Whether frames carry file and line.</param>
     /// <param name="fast">True when the answer came from a key alone (no <see cref="StackTrace"/> was captured).</param>
     /// <returns>The interned stack, or null when it is new and <paramref name="names"/> is full.</returns>
+    /// <remarks>Locals are not zeroed: the walk writes every key entry before it is read.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
+    [SkipLocalsInit]
     public CapturedStackTrace? Capture(StackInterner names, int depth, bool fileInfo, out bool fast)
     {
         fast = false;
@@ -112,8 +110,7 @@ internal sealed class FastStackTable
                 return CheckKey(entry, known, names, depth, fileInfo);
             }
 
-            // Racy on purpose: a statistic, and a shared interlocked write per capture would cost more than the walk.
-            _hits++;
+            // No shared write on this path: StackCapture counts fast captures in per-thread batches.
             fast = true;
             return known;
         }
