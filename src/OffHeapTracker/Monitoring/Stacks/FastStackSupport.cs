@@ -13,10 +13,23 @@ namespace OffHeapTracker.Monitoring;
 /// </remarks>
 internal static class FastStackSupport
 {
-    private static readonly Lazy<string?> s_unavailableReason = new(() => Check(MonitorStartupSettings.FromProcess().FastStacks, tamper: null));
+    private static readonly Lazy<string?> s_unavailableReason = new(CheckProcess);
 
     /// <summary>Gets why fast capture is off in this process, or null when it is validated and available.</summary>
     public static string? UnavailableReason => s_unavailableReason.Value;
+
+    private static string? CheckProcess()
+    {
+        try
+        {
+            return Check(MonitorStartupSettings.FromProcess().FastStacks, tamper: null);
+        }
+        catch (Exception ex)
+        {
+            // Creating a monitor must never fail because of an accelerator: anything unexpected turns it off.
+            return $"the fast-capture check threw {ex.GetType().Name}: {ex.Message}";
+        }
+    }
 
     /// <summary>Runs every check in order and returns the first failure.</summary>
     /// <param name="switchedOn">False when the process-wide switch turns fast capture off.</param>

@@ -49,8 +49,10 @@ internal sealed class FastStackTable
     private readonly int _keyFrames;
     private readonly Action<string>? _onMismatch;
     private readonly int _maxMismatches;
+    private readonly int _earlyChecks;
     private int _count;
     private int _mismatches;
+    private long _checks;
     private volatile bool _active = true;
 
     /// <param name="maxKeys">The most keys kept.</param>
@@ -58,8 +60,10 @@ internal sealed class FastStackTable
     /// <param name="onMismatch">Told, with a description, when a key turns out to stand for two stacks.</param>
     /// <param name="keyFrames">Tests only: frames per key (fewer make different stacks share keys); 0 for the depth plus <see cref="OwnFrameAllowance"/>.</param>
     /// <param name="maxMismatches">Tests only: mismatches before the table turns off; 0 for <see cref="MaxMismatches"/>.</param>
-    public FastStackTable(int maxKeys, int depth, Action<string>? onMismatch, int keyFrames = 0, int maxMismatches = 0)
+    /// <param name="earlyChecks">Tests and audits only: how many captures of each key are checked before sampling takes over; 0 for <see cref="EarlyChecks"/>, <see cref="int.MaxValue"/> to check every capture.</param>
+    public FastStackTable(int maxKeys, int depth, Action<string>? onMismatch, int keyFrames = 0, int maxMismatches = 0, int earlyChecks = 0)
     {
+        _earlyChecks = earlyChecks > 0 ? earlyChecks : EarlyChecks;
         _maxKeys = maxKeys;
         _keyFrames = keyFrames > 0 ? keyFrames : depth + OwnFrameAllowance;
         _onMismatch = onMismatch;
@@ -71,6 +75,9 @@ internal sealed class FastStackTable
 
     /// <summary>Gets the number of keys kept.</summary>
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Gets the number of captures of a known key that were checked against a real <see cref="StackTrace"/>.</summary>
+    public long Checks => Volatile.Read(ref _checks);
 
     /// <summary>Gets the number of keys found to stand for two stacks.</summary>
     public int Mismatches => Volatile.Read(ref _mismatches);
@@ -94,10 +101,13 @@ internal sealed class FastStackTable
             return names.Capture(depth, fileInfo);
         }
 
+        Debug.Assert(frames <= _keyFrames, "The walk writes at most the frames it was given room for.");
         key = key[..(2 * frames)];
         long hash = Hash(key);
         if (_entries.TryGetValue(hash, out Entry? entry) && key.SequenceEqual(entry.Key))
         {
+            // The entry was published fully built through the dictionary; Stack only ever goes from a stack to null,
+            // and a thread that reads the stack just before another drops it returns that stack once more: tolerated.
             CapturedStackTrace? known = entry.Stack;
             if (known is null)
             {
@@ -105,7 +115,7 @@ internal sealed class FastStackTable
                 return names.Capture(depth, fileInfo);
             }
 
-            if (entry.Checks < EarlyChecks || --t_checkCountdown <= 0)
+            if (entry.Checks < _earlyChecks || --t_checkCountdown <= 0)
             {
                 return CheckKey(entry, known, names, depth, fileInfo);
             }
@@ -132,13 +142,14 @@ internal sealed class FastStackTable
 
     private CapturedStackTrace? CheckKey(Entry entry, CapturedStackTrace known, StackInterner names, int depth, bool fileInfo)
     {
-        if (entry.Checks >= EarlyChecks)
+        if (entry.Checks >= _earlyChecks)
         {
             t_checkCountdown = NextCheckCountdown();
         }
 
         // Racy increment: two threads checking at once count once, and each still checks.
         entry.Checks++;
+        Interlocked.Increment(ref _checks);
         CapturedStackTrace? actual = names.Capture(depth, fileInfo);
         if (ReferenceEquals(actual, known) || (actual is not null && SameFrames(actual.Frames, known.Frames)))
         {

@@ -65,7 +65,15 @@ internal static class FastStackValidator
             IsBackground = true,
             Name = "OffHeapTracker fast-stack validation",
         };
-        thread.Start();
+        try
+        {
+            thread.Start();
+        }
+        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        {
+            return $"the validation thread could not start ({ex.GetType().Name})";
+        }
+
         thread.Join();
 
         // Join orders the thread's writes to probes and failure before these reads.
