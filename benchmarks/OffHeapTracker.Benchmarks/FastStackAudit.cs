@@ -66,13 +66,43 @@ internal static class FastStackAudit
         }
 
         Console.WriteLine($"captures: {s_captures:N0}; answered from a key: {s_fast:N0}; checked against StackTrace: {s_table.Checks:N0}");
-        Console.WriteLine($"keys: {s_table.Count:N0}; distinct stacks: {s_names.Count:N0}; keys found to stand for two stacks: {s_table.Mismatches}");
+        Console.WriteLine($"keys: {s_table.Count:N0} ({s_table.IncompleteKeys:N0} not admitted: their walk missed a frame); distinct stacks: {s_names.Count:N0}; keys found to stand for two stacks: {s_table.Mismatches}");
+        PoolThroughMonitor();
         foreach (string mismatch in s_mismatches.Take(5))
         {
             Console.WriteLine("---");
             Console.WriteLine(mismatch);
         }
     }
+
+    /// <summary>The real path: a pool with the monitor on and a stack for every buffer, renting from two methods.</summary>
+    private static void PoolThroughMonitor()
+    {
+        var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { Stacks = StackPolicy.Every });
+        monitor.Enable();
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "audit", Monitor = monitor });
+        System.Buffers.MemoryPool<byte> asMemoryPool = pool;
+        for (int round = 0; round < 3; round++)
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                RentDirect(pool);
+                RentThroughMemoryPool(asMemoryPool);
+            }
+
+            Thread.Sleep(300);
+        }
+
+        StackCapture capture = monitor.StackCapture!;
+        FastStackTable table = capture.FastTable!;
+        Console.WriteLine($"pool, policy every: {capture.CaptureCount:N0} captures, {capture.FastCaptureCount:N0} from a key; keys {table.Count} ({table.IncompleteKeys} not admitted), {table.Checks:N0} checked, {table.Mismatches} mismatches; distinct stacks {capture.Count}");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RentDirect(DirectBufferPool pool) => pool.Rent(4096).Dispose();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RentThroughMemoryPool(System.Buffers.MemoryPool<byte> pool) => pool.Rent(4096).Dispose();
 
     private static void OnMismatch(string description)
     {

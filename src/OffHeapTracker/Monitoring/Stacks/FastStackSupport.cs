@@ -67,6 +67,11 @@ internal static class FastStackSupport
             return mapFailure;
         }
 
+        if (NativeFrameReader.IsInNativeModule(0) is null)
+        {
+            return "dladdr could not be called, so a walk cannot be checked for hidden frames";
+        }
+
         return FastStackValidator.Validate(tamper);
     }
 }

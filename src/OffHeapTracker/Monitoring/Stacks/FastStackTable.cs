@@ -35,6 +35,9 @@ internal sealed class FastStackTable
     /// <summary>After its early checks, a key is checked on about one capture in this many per thread (drawn at random, so no call pattern can dodge it).</summary>
     public const int CheckInterval = 1024;
 
+    /// <summary>The deepest stack (in frames) whose key can be admitted: the first sighting walks it whole.</summary>
+    public const int MaxAdmittedFrames = 256;
+
     /// <summary>Keys found to stand for two stacks before the table turns itself off.</summary>
     public const int MaxMismatches = 8;
 
@@ -52,6 +55,7 @@ internal sealed class FastStackTable
     private readonly int _earlyChecks;
     private int _count;
     private int _mismatches;
+    private int _incompleteKeys;
     private long _checks;
     private volatile bool _active = true;
 
@@ -78,6 +82,9 @@ internal sealed class FastStackTable
 
     /// <summary>Gets the number of captures of a known key that were checked against a real <see cref="StackTrace"/>.</summary>
     public long Checks => Volatile.Read(ref _checks);
+
+    /// <summary>Gets the number of keys not admitted because their walk missed a frame StackTrace saw (a frameless method hid its caller, or native code sat between managed frames): their stacks are always captured with StackTrace.</summary>
+    public int IncompleteKeys => Volatile.Read(ref _incompleteKeys);
 
     /// <summary>Gets the number of keys found to stand for two stacks.</summary>
     public int Mismatches => Volatile.Read(ref _mismatches);
@@ -111,7 +118,7 @@ internal sealed class FastStackTable
             CapturedStackTrace? known = entry.Stack;
             if (known is null)
             {
-                // Dropped after a mismatch: this key is captured the slow way for good.
+                // Not admitted, or dropped after a mismatch: this key is captured the slow way for good.
                 return names.Capture(depth, fileInfo);
             }
 
@@ -127,13 +134,21 @@ internal sealed class FastStackTable
 
         // First sighting (or a 64-bit hash shared by another key): the real capture, right here on this thread,
         // names the stack this key was walked from.
-        CapturedStackTrace? stack = names.Capture(depth, fileInfo);
+        CapturedStackTrace? stack = names.Capture(depth, fileInfo, out int traceFrames);
         if (stack is not null && entry is null && Volatile.Read(ref _count) < _maxKeys)
         {
-            if (Interlocked.Increment(ref _count) > _maxKeys || !_entries.TryAdd(hash, new Entry(key.ToArray(), stack)))
+            // Admitted only if the walk saw every frame StackTrace saw (no frameless method hid its caller): then a
+            // stack with a hidden frame cannot produce this key, as the hidden method's frame would change a frame
+            // size in it. A key not admitted is kept too, unanswerable, so it is not examined again.
+            bool complete = WalkSeesEveryFrame(traceFrames);
+            if (Interlocked.Increment(ref _count) > _maxKeys || !_entries.TryAdd(hash, new Entry(key.ToArray(), complete ? stack : null)))
             {
                 // Full, or another thread added this key first (with the same names, or its check will tell).
                 Interlocked.Decrement(ref _count);
+            }
+            else if (!complete)
+            {
+                Interlocked.Increment(ref _incompleteKeys);
             }
         }
 
@@ -172,6 +187,50 @@ internal sealed class FastStackTable
         }
 
         return actual;
+    }
+
+    /// <summary>Walks the whole stack and says whether its managed part has exactly <paramref name="traceFrames"/> frames below this method: true when no frame was hidden from the walk.</summary>
+    /// <param name="traceFrames">The frames <see cref="StackTrace"/> saw, counted from this method's caller.</param>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [SkipLocalsInit]
+    private static bool WalkSeesEveryFrame(int traceFrames)
+    {
+        Span<nint> frames = stackalloc nint[2 * MaxAdmittedFrames];
+        int walked = FramePointerWalker.Walk(frames);
+
+        // frames[0] returns into this method, frames[1] into its caller (the method that captured the trace).
+        return CountsAgree(frames[..(2 * walked)], traceFrames + 1, static address => NativeFrameReader.IsInNativeModule(address));
+    }
+
+    /// <summary>Says whether the walk's managed entries (those before the first return address into a native module) are exactly <paramref name="managedFrames"/>, and a native one follows them.</summary>
+    /// <param name="walk">A walk, two entries per frame.</param>
+    /// <param name="managedFrames">The managed frames the same stack has.</param>
+    /// <param name="isNative">Whether an address is in a native module; null when that cannot be told.</param>
+    internal static bool CountsAgree(ReadOnlySpan<nint> walk, int managedFrames, Func<nint, bool?> isNative)
+    {
+        int frames = walk.Length / 2;
+        for (int i = 0; i < frames; i++)
+        {
+            bool? native = isNative(walk[2 * i]);
+            if (native is null)
+            {
+                return false;
+            }
+
+            if (native.Value)
+            {
+                return i == managedFrames;
+            }
+
+            if (i >= managedFrames)
+            {
+                // More managed entries than frames: the walk saw something StackTrace does not; not what was checked.
+                return false;
+            }
+        }
+
+        // The walk ended (or ran out of room) before any native code: the managed part was not seen to its end.
+        return false;
     }
 
     private static bool SameFrames(IReadOnlyList<StackFrame> a, IReadOnlyList<StackFrame> b)
@@ -238,11 +297,11 @@ internal sealed class FastStackTable
         }
     }
 
-    private sealed class Entry(nint[] key, CapturedStackTrace stack)
+    private sealed class Entry(nint[] key, CapturedStackTrace? stack)
     {
         public readonly nint[] Key = key;
 
-        /// <summary>The stack this key names; null once the key was found to stand for two stacks.</summary>
+        /// <summary>The stack this key names; null when the key was not admitted or was found to stand for two stacks.</summary>
         public CapturedStackTrace? Stack = stack;
 
         /// <summary>How many of this key's captures were checked; approximate (racy), only ever compared with <see cref="EarlyChecks"/>.</summary>

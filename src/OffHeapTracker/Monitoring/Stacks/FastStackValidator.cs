@@ -83,7 +83,23 @@ internal static class FastStackValidator
         }
 
         LastProbeCount = probes.Count;
-        return Compare(probes, tamper, typeof(Root).GetMethod(nameof(Root.Run))!, out _);
+        string? mismatch = Compare(probes, tamper, typeof(Root).GetMethod(nameof(Root.Run))!, out _);
+        if (mismatch is not null)
+        {
+            return mismatch;
+        }
+
+        // Keys are admitted only when a walk is seen to be complete (FastStackTable.WalkSeesEveryFrame): on these
+        // chains, where nothing is hidden, every walk must be seen so, or no key would ever be answered.
+        foreach (Probe probe in probes)
+        {
+            if (!FastStackTable.CountsAgree(probe.Walk, probe.Trace.FrameCount, static address => NativeFrameReader.IsInNativeModule(address)))
+            {
+                return $"the walk of the {probe.Chain} chain does not end in native code where StackTrace's frames end";
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Compares every probe's walk with its trace, frame by frame from frame 1 up to <paramref name="root"/>.</summary>

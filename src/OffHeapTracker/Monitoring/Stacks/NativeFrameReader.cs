@@ -164,6 +164,41 @@ internal static unsafe partial class NativeFrameReader
         }
     }
 
+    /// <summary>Says whether <paramref name="address"/> lies in a module the dynamic linker loaded (the host, the runtime, libc, any native library): native code, never JIT-compiled or ReadyToRun managed code, which the runtime maps itself.</summary>
+    /// <returns>True for native code; false for managed code, stubs and anything unknown; null when <c>dladdr</c> cannot be called.</returns>
+    /// <remarks>Takes the dynamic linker's lock: only for a stack seen for the first time, never per capture.</remarks>
+    public static bool? IsInNativeModule(nint address)
+    {
+        // Dl_info is four pointers; 64 bytes is room to spare. dladdr only reads the linker's tables, never address.
+        byte* info = stackalloc byte[64];
+        try
+        {
+            return DladdrLibc((void*)address, info) != 0;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            try
+            {
+                // glibc before 2.34 keeps dladdr in libdl.
+                return DladdrLibdl((void*)address, info) != 0;
+            }
+            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+            {
+                return null;
+            }
+        }
+        catch (DllNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "dladdr")]
+    private static partial int DladdrLibc(void* address, void* info);
+
+    [LibraryImport("libdl.so.2", EntryPoint = "dladdr")]
+    private static partial int DladdrLibdl(void* address, void* info);
+
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
 
