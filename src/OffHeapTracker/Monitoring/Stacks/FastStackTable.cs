@@ -11,8 +11,12 @@ namespace OffHeapTracker.Monitoring;
 /// Names always come from the supported API; only the key (the return addresses and frame sizes of the first
 /// frames, OffHeapTracker's own included) is read from the stack directly. A key stands for one stack only if the
 /// walk saw every frame that tells two stacks apart; a frameless method hides its caller's return address (see
-/// <see cref="FramePointerWalker"/>), so two stacks can in principle share a key. Frame sizes are part of the key
-/// to tell such callers apart, and every key is checked: its first <see cref="EarlyChecks"/> later captures, then
+/// <see cref="FramePointerWalker"/>), and two stacks then can share a key (measured in optimised code: callers of a
+/// one-line wrapper, overrides reached from one virtual call site). So a key is admitted only when its first walk
+/// saw exactly the managed frames <see cref="StackTrace"/> saw (<see cref="CountsAgree"/>): a stack with a hidden
+/// frame cannot then walk to the same key, since the hidden method's frame would change a frame size in it. Keys
+/// not admitted are kept, unanswerable, and their stacks captured with <see cref="StackTrace"/>. As a backstop every
+/// admitted key is checked too: its first <see cref="EarlyChecks"/> later captures, then
 /// about one capture in <see cref="CheckInterval"/> per thread, capture a real <see cref="StackTrace"/> too and
 /// compare. A key found to stand for two stacks is dropped (its stacks are captured the slow way from then on),
 /// counted in <see cref="Mismatches"/> and reported; after <see cref="MaxMismatches"/> the whole table turns off.
