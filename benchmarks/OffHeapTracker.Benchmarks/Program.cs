@@ -10,6 +10,12 @@ if (args.Contains("--record-bytes"))
     return;
 }
 
+if (args.Contains("--audit-fast-stacks"))
+{
+    FastStackAudit.Run();
+    return;
+}
+
 // A shorter job than BenchmarkDotNet's default keeps the whole suite under about 15 minutes on 2 cores; compare
 // ratios within one run, never absolute times across runs (the machines are shared).
 IConfig config = DefaultConfig.Instance

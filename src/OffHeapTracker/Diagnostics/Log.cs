@@ -45,6 +45,14 @@ internal static partial class Log
         Message = "Pool {PoolName} was disposed with {OutstandingCount} buffers still rented; its slabs are freed when the last one is returned.")]
     public static partial void PoolDisposedWithOutstanding(ILogger logger, string poolName, long outstandingCount);
 
+    [LoggerMessage(EventId = 11, EventName = "FastStacksOff", Level = LogLevel.Information,
+        Message = "Fast stack capture is off ({Reason}); every stack is captured with StackTrace.")]
+    public static partial void FastStacksOff(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 12, EventName = "FastStackMismatch", Level = LogLevel.Warning,
+        Message = "Fast stack capture: {Description}")]
+    public static partial void FastStackMismatch(ILogger logger, string description);
+
     [LoggerMessage(EventId = 13, EventName = "MonitorSwitchedOnAutomatically", Level = LogLevel.Warning,
         Message = "Buffer monitor switched on automatically: {Reason}.")]
     public static partial void MonitorSwitchedOnAutomatically(ILogger logger, string reason);

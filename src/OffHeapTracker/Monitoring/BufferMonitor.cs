@@ -39,6 +39,12 @@ public static class BufferMonitor
     /// <summary>The AppContext data key (a <c>RuntimeHostConfigurationOption</c>) that sets the shared monitor's stack policy: <c>budgeted</c>, <c>every</c> or <c>none</c>.</summary>
     public const string StacksSwitch = "OffHeapTracker.Monitor.Stacks";
 
+    /// <summary>The environment variable that, set to <c>0</c>, turns fast stack capture off for every monitor in the process (see <see cref="ResidentBufferMonitorOptions.FastStacks"/>).</summary>
+    public const string FastStacksEnvironmentVariable = "OFFHEAPTRACKER_MONITOR_FAST_STACKS";
+
+    /// <summary>The AppContext switch that, set to false, turns fast stack capture off for every monitor in the process.</summary>
+    public const string FastStacksSwitch = "OffHeapTracker.Monitor.FastStacks";
+
     /// <summary>The AppContext switch that enables the shared monitor at startup.</summary>
     public const string EnabledSwitch = "OffHeapTracker.Monitor.Enabled";
 

@@ -6,7 +6,7 @@ namespace OffHeapTracker.Monitoring;
 /// default; an environment variable, set where the process is deployed, overrides it. Environment values
 /// <c>1</c>/<c>true</c> and <c>0</c>/<c>false</c> are understood (case-insensitive); anything else is ignored.
 /// </remarks>
-internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling, StackPolicy Stacks = StackPolicy.Budgeted)
+internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling, StackPolicy Stacks = StackPolicy.Budgeted, bool FastStacks = true)
 {
     public static MonitorStartupSettings FromProcess() =>
         Read(
@@ -28,7 +28,12 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
         StackPolicy stacks = ParseStacks(environment(BufferMonitor.StacksEnvironmentVariable))
             ?? ParseStacks(appContextData?.Invoke(BufferMonitor.StacksSwitch))
             ?? StackPolicy.Budgeted;
-        return new MonitorStartupSettings(enabled, recordPool, sampling, stacks);
+
+        // Process-wide, for every monitor (not only the shared one): the operator's way to rule fast capture out.
+        bool fastStacks = ParseFlag(environment(BufferMonitor.FastStacksEnvironmentVariable))
+            ?? appContextSwitch(BufferMonitor.FastStacksSwitch)
+            ?? true;
+        return new MonitorStartupSettings(enabled, recordPool, sampling, stacks, fastStacks);
     }
 
     /// <summary>Overrides <paramref name="options"/> and <paramref name="enabled"/> with the environment variables that are set to a value understood; the rest stay as given.</summary>

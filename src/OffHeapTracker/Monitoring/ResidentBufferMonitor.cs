@@ -69,8 +69,8 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
             // A fixed sampling rate overrides the policy: the manual setting from before budgets existed.
             _ when _stackTraceSampling > 1 || _stackPolicy == StackPolicy.Every =>
-                new StackCapture(_stackTraceDepth, _stackTraceSampling, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, onRefused),
-            _ => new StackCapture(_stackTraceDepth, 1, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, onRefused, options.StackBudget),
+                new StackCapture(_stackTraceDepth, _stackTraceSampling, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, onRefused, 0, FastStacksOffReason(options), OnFastStackMismatch),
+            _ => new StackCapture(_stackTraceDepth, 1, options.StackTraceFileInfo, options.CaptureDisposeStacks, maxStacks, onRefused, options.StackBudget, FastStacksOffReason(options), OnFastStackMismatch),
         };
         _stacksDescription = DescribeStacks(_stackCapture);
         _recordPool = options.RecordPool;
@@ -159,6 +159,11 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         }
 
         Log.MonitorEnabled(_logger, _stacksDescription, _stackTraceDepth, _recordPool, _maxRecords);
+        if (_stackCapture?.FastCaptureOffReason is { } fastOff)
+        {
+            Log.FastStacksOff(_logger, fastOff);
+        }
+
         return true;
     }
 
@@ -267,10 +272,17 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     private static string DescribeStacks(StackCapture? capture) => capture switch
     {
         null => "none",
-        { IsBudgeted: true } budgeted => FormattableString.Invariant($"budgeted, {budgeted.CpuBudget:P2} of one core"),
-        { Sampling: > 1 } sampled => FormattableString.Invariant($"one buffer in {sampled.Sampling}"),
-        _ => "every buffer",
+        { IsBudgeted: true } budgeted => FormattableString.Invariant($"budgeted, {budgeted.CpuBudget:P2} of one core") + DescribeFastCapture(budgeted),
+        { Sampling: > 1 } sampled => FormattableString.Invariant($"one buffer in {sampled.Sampling}") + DescribeFastCapture(sampled),
+        _ => "every buffer" + DescribeFastCapture(capture),
     };
+
+    private static string DescribeFastCapture(StackCapture capture) => capture.IsFastCaptureActive ? ", fast capture on" : ", fast capture off";
+
+    private static string? FastStacksOffReason(ResidentBufferMonitorOptions options) =>
+        options.FastStacks ? FastStackSupport.UnavailableReason : "switched off by ResidentBufferMonitorOptions.FastStacks";
+
+    private void OnFastStackMismatch(string description) => Log.FastStackMismatch(_logger, description);
 
     private static TimeSpan CheckMinAge(TimeSpan? minAge)
     {

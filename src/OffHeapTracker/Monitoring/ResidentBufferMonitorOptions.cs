@@ -74,6 +74,10 @@ public sealed class ResidentBufferMonitorOptions
         }
     }
 
+    /// <summary>Gets or sets a value indicating whether stacks may be captured the fast way: a frame-pointer walk identifies the stack, and only a stack not seen before is captured with <see cref="System.Diagnostics.StackTrace"/> (whose names every stack keeps).</summary>
+    /// <value>The default is true: used where it is validated (Linux x64, checked against <see cref="System.Diagnostics.StackTrace"/> when first needed), off elsewhere. <see cref="StackCapture.IsFastCaptureActive"/> says whether it is in use and <see cref="StackCapture.FastCaptureOffReason"/> why not; the environment variable <c>OFFHEAPTRACKER_MONITOR_FAST_STACKS=0</c> turns it off for every monitor.</value>
+    public bool FastStacks { get; set; } = true;
+
     /// <summary>Gets or sets a value indicating whether stacks carry file names and line numbers (about three times the capture cost, and only where PDBs are deployed).</summary>
     /// <value>The default is false.</value>
     public bool StackTraceFileInfo { get; set; }

@@ -97,4 +97,20 @@ public sealed class MonitorStartupSettingsTests
 
         Assert.Equal(expected, settings.Stacks);
     }
+
+    [Theory]
+    [InlineData(null, null, true)]
+    [InlineData("0", null, false)]
+    [InlineData("false", true, false)]
+    [InlineData(null, false, false)]
+    [InlineData("1", false, true)]
+    [InlineData("maybe", null, true)]
+    public void FastStacks_AreOnUnlessTheEnvironment_OrTheAppContextSwitch_SayOff(string? environment, bool? appSwitch, bool expected)
+    {
+        MonitorStartupSettings settings = MonitorStartupSettings.Read(
+            name => name == "OFFHEAPTRACKER_MONITOR_FAST_STACKS" ? environment : null,
+            name => name == "OffHeapTracker.Monitor.FastStacks" ? appSwitch : null);
+
+        Assert.Equal(expected, settings.FastStacks);
+    }
 }

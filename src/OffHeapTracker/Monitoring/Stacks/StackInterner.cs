@@ -23,10 +23,19 @@ internal sealed class StackInterner(int maxStacks)
 
     /// <summary>Captures the current stack, skipping OffHeapTracker's frames so the first frame is the renter's caller.</summary>
     /// <returns>The shared stack, or null if it is new and the table is full.</returns>
-    public CapturedStackTrace? Capture(int depth, bool fileInfo)
+    public CapturedStackTrace? Capture(int depth, bool fileInfo) => Capture(depth, fileInfo, out _);
+
+    /// <summary>Captures the current stack as <see cref="Capture(int, bool)"/> does, and says how many frames the whole stack had.</summary>
+    /// <param name="depth">Frames kept.</param>
+    /// <param name="fileInfo">Whether frames carry file and line.</param>
+    /// <param name="totalFrames">Every frame of the stack from this method's caller down, OffHeapTracker's own included.</param>
+    /// <returns>The shared stack, or null if it is new and the table is full.</returns>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public CapturedStackTrace? Capture(int depth, bool fileInfo, out int totalFrames)
     {
         var trace = new StackTrace(1, fileInfo);
         int total = trace.FrameCount;
+        totalFrames = total;
         int first = 0;
         while (first < total && IsOwnFrame(trace.GetFrame(first)))
         {
