@@ -49,7 +49,21 @@ public static partial class BufferReportFormatter
     /// <returns>A task that completes when the JSON is written.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="stream"/> or <paramref name="sites"/> is null.</exception>
     public static Task WriteJsonAsync(Stream stream, IReadOnlyList<LeakSite> sites, CancellationToken cancellationToken = default) =>
-        JsonSerializer.SerializeAsync(NotNull(stream), NotNull(sites), ReportJsonContext.Default.IReadOnlyListLeakSite, cancellationToken);
+        WriteJsonAsync(stream, sites, includeRawStacks: false, cancellationToken);
+
+    /// <summary>Writes <see cref="ToJson(IReadOnlyList{LeakSite}, bool)"/>'s JSON to <paramref name="stream"/> as it is serialized, with or without each site's raw stacks.</summary>
+    /// <param name="stream">Where the UTF-8 JSON goes; not disposed.</param>
+    /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
+    /// <param name="includeRawStacks">True to write each site's stacks as captured (<c>raw_stacktraces</c>).</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the JSON is written.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="stream"/> or <paramref name="sites"/> is null.</exception>
+    public static Task WriteJsonAsync(Stream stream, IReadOnlyList<LeakSite> sites, bool includeRawStacks, CancellationToken cancellationToken = default) =>
+        JsonSerializer.SerializeAsync(
+            NotNull(stream),
+            NotNull(sites),
+            includeRawStacks ? ReportJsonContext.Default.IReadOnlyListLeakSite : ReportJsonContext.LeakSitesWithoutRawStacks,
+            cancellationToken);
 
     private static T NotNull<T>(T value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
         where T : class

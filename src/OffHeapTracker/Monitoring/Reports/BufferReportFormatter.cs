@@ -63,14 +63,21 @@ public static partial class BufferReportFormatter
             ?? throw new JsonException("Expected a JSON array of resident buffers, found null.");
     }
 
-    /// <summary>Writes leak sites as a JSON array.</summary>
+    /// <summary>Writes leak sites as a JSON array, without their raw stacks.</summary>
     /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
     /// <returns>The JSON text.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
-    public static string ToJson(IReadOnlyList<LeakSite> sites)
+    public static string ToJson(IReadOnlyList<LeakSite> sites) => ToJson(sites, includeRawStacks: false);
+
+    /// <summary>Writes leak sites as a JSON array, with or without the stacks as captured (<see cref="LeakSite.RawStackTraces"/>, <c>raw_stacktraces</c>).</summary>
+    /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
+    /// <param name="includeRawStacks">True to write each site's raw stacks.</param>
+    /// <returns>The JSON text.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
+    public static string ToJson(IReadOnlyList<LeakSite> sites, bool includeRawStacks)
     {
         ArgumentNullException.ThrowIfNull(sites);
-        return JsonSerializer.Serialize(sites, ReportJsonContext.Default.IReadOnlyListLeakSite);
+        return JsonSerializer.Serialize(sites, includeRawStacks ? ReportJsonContext.Default.IReadOnlyListLeakSite : ReportJsonContext.LeakSitesWithoutRawStacks);
     }
 
     /// <summary>Writes a snapshot comparison as JSON.</summary>
