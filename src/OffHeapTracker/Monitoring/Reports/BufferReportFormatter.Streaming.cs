@@ -25,7 +25,7 @@ public static partial class BufferReportFormatter
     /// <returns>A task that completes when the text is written and flushed.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="writer"/> or <paramref name="sites"/> is null.</exception>
     public static Task WriteCollapsedAsync(TextWriter writer, IReadOnlyList<LeakSite> sites, CancellationToken cancellationToken = default) =>
-        WriteChunkedAsync(writer, sites, static (text, site, _) => AppendCollapsed(text, site), footer: null, cancellationToken);
+        WriteChunkedAsync(writer, sites, static (text, site, _) => AppendCollapsed(text, site), AppendCollapsedFooter, cancellationToken);
 
     /// <summary>Writes <see cref="ToJson(IReadOnlyList{ResidentBuffer})"/>'s JSON to <paramref name="stream"/> as it is serialized, with or without the <c>address</c> field.</summary>
     /// <param name="stream">Where the UTF-8 JSON goes; not disposed.</param>
@@ -76,7 +76,7 @@ public static partial class BufferReportFormatter
         TextWriter writer,
         IReadOnlyList<T> items,
         Action<StringBuilder, T, int> append,
-        Action<StringBuilder, int>? footer,
+        Action<StringBuilder, IReadOnlyList<T>> footer,
         CancellationToken cancellationToken)
     {
         // Checked here, not in the async body, so a null argument throws at the call rather than in the task.
@@ -89,7 +89,7 @@ public static partial class BufferReportFormatter
         TextWriter writer,
         IReadOnlyList<T> items,
         Action<StringBuilder, T, int> append,
-        Action<StringBuilder, int>? footer,
+        Action<StringBuilder, IReadOnlyList<T>> footer,
         CancellationToken cancellationToken)
     {
         var text = new StringBuilder(ChunkChars + 1024);
@@ -103,7 +103,7 @@ public static partial class BufferReportFormatter
             }
         }
 
-        footer?.Invoke(text, items.Count);
+        footer(text, items);
         await writer.WriteAsync(text, cancellationToken).ConfigureAwait(false);
         await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
