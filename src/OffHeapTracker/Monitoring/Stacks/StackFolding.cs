@@ -11,8 +11,9 @@ namespace OffHeapTracker.Monitoring;
 /// <item><description>
 /// <b>The first frame is the caller.</b> Frames above the first frame of application code are folded: pools,
 /// <c>System.IO.Pipelines</c>, streams, Kestrel's pipe writers, whatever sits between the code that wrote to a pipe
-/// and the pool. "Application code" is any assembly that is not the runtime or a framework (<c>System.*</c>,
-/// <c>Microsoft.*</c>, <c>netstandard</c>, <c>mscorlib</c>, OffHeapTracker) and not generated at run time. Only
+/// and the pool. "Application code" is any assembly that is not the runtime, a framework or a test runner
+/// (<c>System.*</c>, <c>Microsoft.*</c>, <c>netstandard</c>, <c>mscorlib</c>, OffHeapTracker, xunit, NUnit) and not
+/// generated at run time. Only
 /// when a stack holds no application code at all (Kestrel filling its own socket buffers) does the site start at
 /// the first framework frame that is not the pool or a pipe.
 /// </description></item>
@@ -108,11 +109,14 @@ internal static class StackFolding
             return false;
         }
 
+        // Test runners are hosts too: what called a test method is not part of its allocation site.
         string? name = assembly.GetName().Name;
         return name is not null
             && !name.StartsWith("System.", StringComparison.Ordinal)
             && !name.StartsWith("Microsoft.", StringComparison.Ordinal)
             && !name.StartsWith("OffHeapTracker.AspNetCore", StringComparison.Ordinal)
+            && !name.StartsWith("xunit", StringComparison.OrdinalIgnoreCase)
+            && !name.StartsWith("nunit", StringComparison.OrdinalIgnoreCase)
             && name is not ("System" or "netstandard" or "mscorlib");
     }
 
