@@ -22,7 +22,7 @@ public sealed record LeakSite
     [JsonPropertyName("raw_stacktraces")]
     public IReadOnlyList<string> RawStackTraces { get; init; } = [];
 
-    /// <summary>Gets how many distinct captured stacks were folded into this site: more than <see cref="RawStackTraces"/> holds when it is over five.</summary>
+    /// <summary>Gets how many distinct captured stacks were folded into this site: more than <see cref="RawStackTraces"/> holds when it is over five (or when some differ only in IL offsets, which the text does not show).</summary>
     [JsonPropertyName("raw_stacktrace_count")]
     public int RawStackTraceCount { get; init; }
 

@@ -100,7 +100,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
                 byText[key] = same = tally;
             }
 
-            same.AddRawStack(stack.RawText, count);
+            same.AddStack(stack, count);
         }
 
         // Every buffer is in the table; only some carry a stack, each weighted by the rents it was drawn from. The
@@ -227,7 +227,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
     {
         private readonly Age[] _samples = new Age[SampleIdCount];
         private int _sampleCount;
-        private Dictionary<string, int>? _rawStacks;
+        private List<KeyValuePair<CapturedStackTrace, int>>? _stacks;
         private bool _normal;
         private bool _pool;
 
@@ -280,12 +280,8 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             }
         }
 
-        /// <summary>Counts the records of one interned stack under its raw text (interned stacks that differ only in IL offsets share one).</summary>
-        public void AddRawStack(string rawText, int count)
-        {
-            _rawStacks ??= new Dictionary<string, int>(StringComparer.Ordinal);
-            _rawStacks[rawText] = _rawStacks.GetValueOrDefault(rawText) + count;
-        }
+        /// <summary>Notes an interned stack folded into this site, with its number of records.</summary>
+        public void AddStack(CapturedStackTrace stack, int count) => (_stacks ??= []).Add(new(stack, count));
 
         public LeakSite ToSite(TimeProvider time, long now)
         {
@@ -295,15 +291,18 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
                 ids[i] = _samples[i].Id;
             }
 
-            string[] rawStacks = [];
-            if (_rawStacks is not null)
+            // Raw texts only for the sites returned, and only the few shown: a table can hold thousands of stacks.
+            var rawStacks = new List<string>(SampleIdCount);
+            if (_stacks is not null)
             {
-                var byCount = new List<KeyValuePair<string, int>>(_rawStacks);
-                byCount.Sort(static (a, b) => b.Value != a.Value ? b.Value.CompareTo(a.Value) : string.CompareOrdinal(a.Key, b.Key));
-                rawStacks = new string[Math.Min(byCount.Count, SampleIdCount)];
-                for (int i = 0; i < rawStacks.Length; i++)
+                _stacks.Sort(static (a, b) => b.Value != a.Value ? b.Value.CompareTo(a.Value) : a.Key.Hash.CompareTo(b.Key.Hash));
+                for (int i = 0; i < _stacks.Count && rawStacks.Count < SampleIdCount; i++)
                 {
-                    rawStacks[i] = byCount[i].Key;
+                    string raw = _stacks[i].Key.RawText;
+                    if (!rawStacks.Contains(raw))
+                    {
+                        rawStacks.Add(raw);
+                    }
                 }
             }
 
@@ -324,8 +323,8 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
                     _ => [BufferType.Normal],
                 },
                 SampleIds = ids,
-                RawStackTraces = rawStacks,
-                RawStackTraceCount = _rawStacks?.Count ?? 0,
+                RawStackTraces = [.. rawStacks],
+                RawStackTraceCount = _stacks?.Count ?? 0,
             };
         }
 

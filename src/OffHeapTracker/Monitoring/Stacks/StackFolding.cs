@@ -194,10 +194,11 @@ internal static class StackFolding
             && type.Name is "SocketAsyncEngine" or "SocketAsyncContext" or "SocketAsyncEventArgs";
     }
 
-    /// <summary>The first frame of application code; failing that, the first visible frame that is not the pool or a pipe.</summary>
+    /// <summary>The first frame of application code; failing that, the first visible frame that is not the pool or a pipe; failing that, the first visible frame.</summary>
     private static int FindCaller(IReadOnlyList<StackFrame> frames)
     {
-        int fallback = -1;
+        int framework = -1;
+        int visible = -1;
         for (int i = 0; i < frames.Count; i++)
         {
             MethodBase? method = frames[i].GetMethod();
@@ -212,13 +213,15 @@ internal static class StackFolding
                 break;
             }
 
-            if (fallback < 0 && !IsHidden(method) && !IsAllocator(method))
+            if (!IsHidden(method))
             {
-                fallback = i;
+                visible = visible < 0 ? i : visible;
+                framework = framework < 0 && !IsAllocator(method) ? i : framework;
             }
         }
 
-        return fallback;
+        // A stack of plumbing only still names a site: never an empty one, which reports would file under "no stack".
+        return framework >= 0 ? framework : visible;
     }
 
     /// <summary>Whether a frame is the memory plumbing itself: OffHeapTracker, <c>System.IO.Pipelines</c>, or a <c>System.Buffers</c> type.</summary>
