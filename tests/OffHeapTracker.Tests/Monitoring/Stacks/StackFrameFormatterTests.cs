@@ -205,6 +205,31 @@ public sealed class StackFrameFormatterTests
     }
 
     [Fact]
+    public void PlumbingAboveTheFirstApplicationFrame_IsFolded()
+    {
+        Assert.Equal(
+            $"{Here}.NoParameters()\n{Here}.Generic(TItem, List<TItem>)",
+            StackFrameFormatter.Format([Frame(PipeGetMemory), Frame(StreamCopyTo), Frame(Method(nameof(NoParameters))), Frame(Method(nameof(Generic)))]));
+    }
+
+    [Fact]
+    public void FrameworkFrames_StayBetweenApplicationFrames_AndAfterTheLastOneAreDropped()
+    {
+        Assert.Equal(
+            $"{Here}.NoParameters()\nSystem.IO.Stream.CopyTo(Stream)\n{Here}.Generic(TItem, List<TItem>)",
+            StackFrameFormatter.Format([Frame(Method(nameof(NoParameters))), Frame(StreamCopyTo), Frame(Method(nameof(Generic))), Frame(StreamCopyTo)]));
+    }
+
+    [Fact]
+    public void StackWithoutApplicationCode_StartsAtTheFirstFrameworkFrameThatIsNotThePoolOrAPipe()
+    {
+        Assert.Equal("System.IO.Stream.CopyTo(Stream)", StackFrameFormatter.Format([Frame(PipeGetMemory), Frame(StreamCopyTo)]));
+
+        // Only plumbing: still a site, never an empty one (which reports would file under "no stack captured").
+        Assert.Equal("System.IO.Pipelines.PipeWriter.GetMemory(Int32)", StackFrameFormatter.Format([Frame(PipeGetMemory)]));
+    }
+
+    [Fact]
     public void OnlyTheRuntimesOwnPlumbingIsHidden_NotOtherAssembliesInItsNamespaces()
     {
         // Parallel lives in System.Threading.Tasks but in an assembly of its own, and sits between the code that
@@ -244,6 +269,12 @@ public sealed class StackFrameFormatterTests
     }
 
     private static FakeFrame Frame(MethodBase? method, string? file = null, int line = 0) => new FakeFrame(method, file, line);
+
+    private static MethodInfo PipeGetMemory => typeof(System.IO.Pipelines.PipeWriter).GetMethod(nameof(System.IO.Pipelines.PipeWriter.GetMemory))!;
+
+    private static MethodInfo StreamCopyTo => typeof(Stream).GetMethod(nameof(Stream.CopyTo), [typeof(Stream)])!;
+
+    private static MethodInfo Method(string name) => typeof(StackFrameFormatterTests).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)!;
 
     // <Outer>b__0_3 (a lambda in <>c) or <Outer>b__3 (in a display class): the compiler's ordinal of the lambda in its method.
     private static string LambdaOrdinal(MethodInfo lambda) => lambda.Name[(lambda.Name.LastIndexOf('_') + 1)..];
