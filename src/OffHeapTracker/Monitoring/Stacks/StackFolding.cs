@@ -13,9 +13,10 @@ namespace OffHeapTracker.Monitoring;
 /// <c>System.IO.Pipelines</c>, streams, Kestrel's pipe writers, whatever sits between the code that wrote to a pipe
 /// and the pool. "Application code" is any assembly that is not the runtime, a framework or a test runner
 /// (<c>System.*</c>, <c>Microsoft.*</c>, <c>netstandard</c>, <c>mscorlib</c>, OffHeapTracker, xunit, NUnit) and not
-/// generated at run time. Only
-/// when a stack holds no application code at all (Kestrel filling its own socket buffers) does the site start at
-/// the first framework frame that is not the pool or a pipe.
+/// generated at run time. An async builder starting a method on its caller's thread is looked through, so a
+/// <c>StreamPipeReader</c> that rents inside its own async read still starts at the code that called
+/// <c>ReadAsync</c>. Only when a stack holds no application code before the first dispatch frame (Kestrel filling
+/// its own socket buffers) does the site start at the first framework frame that is not the pool or a pipe.
 /// </description></item>
 /// <item><description>
 /// <b>The path ends at the first async method.</b> Below an async method's frame, a stack shows its callers only
@@ -114,10 +115,9 @@ internal static class StackFolding
         return name is not null
             && !name.StartsWith("System.", StringComparison.Ordinal)
             && !name.StartsWith("Microsoft.", StringComparison.Ordinal)
-            && !name.StartsWith("OffHeapTracker.AspNetCore", StringComparison.Ordinal)
             && !name.StartsWith("xunit", StringComparison.OrdinalIgnoreCase)
             && !name.StartsWith("nunit", StringComparison.OrdinalIgnoreCase)
-            && name is not ("System" or "netstandard" or "mscorlib");
+            && name is not ("System" or "netstandard" or "mscorlib" or "OffHeapTracker.AspNetCore");
     }
 
     /// <summary>The rule for hidden frames: <see cref="StackTrace.ToString()"/>'s (<see cref="StackTraceHiddenAttribute"/>, <c>AggressiveInlining</c>), plus marshalling stubs, plus the runtime's async and threading plumbing.</summary>
