@@ -12,7 +12,7 @@ public sealed record ResidentBuffer
     [JsonPropertyName("alive_second")]
     public required double AliveSeconds { get; init; }
 
-    /// <summary>Gets the allocating stack, innermost frame first, one per line; the first line is the code that called <c>Rent</c>. Empty when stacks are not captured.</summary>
+    /// <summary>Gets the allocation site (<see cref="CapturedStackTrace.Text"/>), innermost frame first, one per line; the first line is the code that asked for memory, directly or through a pipe or stream. Empty when stacks are not captured.</summary>
     [JsonPropertyName("stacktrace")]
     public required string StackTrace { get; init; }
 

@@ -195,8 +195,13 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <param name="type">Only buffers of this type; null for both.</param>
     /// <returns>A snapshot; later rents and returns do not change it.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minAge"/> is negative, or <paramref name="type"/> is not a defined value.</exception>
-    public IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null) =>
-        _query.All(CurrentTable, CheckMinAge(minAge), CheckType(type), poolId: null);
+    /// <remarks>When nothing matches, the list is an <see cref="EmptyReport{T}"/> that says why (see <see cref="ExplainEmptyReport"/>).</remarks>
+    public IReadOnlyList<ResidentBuffer> GetResident(TimeSpan? minAge = null, BufferType? type = null)
+    {
+        TimeSpan threshold = CheckMinAge(minAge);
+        BufferType? only = CheckType(type);
+        return ExplainIfEmpty(_query.All(CurrentTable, threshold, only, poolId: null), threshold, only);
+    }
 
     /// <summary>Lists the <paramref name="limit"/> oldest buffers still rented that are at least <paramref name="minAge"/> old, oldest first.</summary>
     /// <param name="limit">The most rows returned, from 1 to <see cref="int.MaxValue"/>.</param>
@@ -208,12 +213,15 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// Use this to serve a report from a large table: it walks the records once and keeps only the
     /// <paramref name="limit"/> oldest in a heap, so it never copies or sorts the table and builds a
     /// <see cref="ResidentBuffer"/> only for the rows it returns: its memory grows with <paramref name="limit"/>, not
-    /// with the table. <see cref="GetResident(TimeSpan?, BufferType?)"/> copies, sorts and builds every row.
+    /// with the table. <see cref="GetResident(TimeSpan?, BufferType?)"/> copies, sorts and builds every row. When
+    /// nothing matches, the list is an <see cref="EmptyReport{T}"/> that says why.
     /// </remarks>
     public IReadOnlyList<ResidentBuffer> GetOldestResident(int limit, TimeSpan? minAge = null, BufferType? type = null)
     {
         Guard.InRange(limit, 1, int.MaxValue, nameof(limit));
-        return _query.Oldest(CurrentTable, CheckMinAge(minAge), CheckType(type), poolId: null, limit);
+        TimeSpan threshold = CheckMinAge(minAge);
+        BufferType? only = CheckType(type);
+        return ExplainIfEmpty(_query.Oldest(CurrentTable, threshold, only, poolId: null, limit), threshold, only);
     }
 
     /// <summary>Groups the buffers still out by allocation stack, biggest holders first: which code holds the most.</summary>
@@ -225,15 +233,25 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     /// <remarks>
     /// Walks the records once and keeps one tally per distinct stack (at most
     /// <see cref="ResidentBufferMonitorOptions.MaxStacks"/>), never a row per record, so its memory does not grow
-    /// with the number of buffers out. Ties in bytes go to the site with more buffers, then the older one.
+    /// with the number of buffers out. Ties in bytes go to the site with more buffers, then the older one. When
+    /// nothing matches, the list is an <see cref="EmptyReport{T}"/> that says why.
     /// </remarks>
     public IReadOnlyList<LeakSite> GetLeakSites(TimeSpan? minAge = null, BufferType? type = null, int top = 20)
     {
         TimeSpan threshold = CheckMinAge(minAge);
         BufferType? only = CheckType(type);
         Guard.InRange(top, 1, 10_000, nameof(top));
-        return _query.Sites(CurrentTable, threshold, only, top);
+        return ExplainIfEmpty(_query.Sites(CurrentTable, threshold, only, top), threshold, only);
     }
+
+    /// <summary>Says why <see cref="GetResident"/> or <see cref="GetLeakSites"/>, asked with the same arguments, would come out empty.</summary>
+    /// <param name="minAge">The report's minimum age; null for <see cref="DefaultMinAge"/> (1 s).</param>
+    /// <param name="type">The report's buffer type; null for both.</param>
+    /// <returns>The reason (the monitor is off; every buffer is younger than <paramref name="minAge"/>, with how many and their ages; ...); null when the report would list something.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minAge"/> is negative, or <paramref name="type"/> is not a defined value.</exception>
+    /// <remarks>Walks the records once, stopping at the first one the report would list.</remarks>
+    public EmptyReportReason? ExplainEmptyReport(TimeSpan? minAge = null, BufferType? type = null) =>
+        ExplainEmpty(CheckMinAge(minAge), CheckType(type));
 
     /// <summary>Copies every record, of any age, for a before/after comparison (<see cref="BufferSnapshot.CompareTo"/>).</summary>
     /// <returns>The snapshot.</returns>
@@ -268,6 +286,31 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
     void IBufferMonitor.OnReturned(long id) => Volatile.Read(ref _table)?.TryRemoveWithoutToken(id);
 
     IReadOnlyList<ResidentBuffer> IBufferMonitor.GetOutstanding(int poolId) => _query.All(CurrentTable, TimeSpan.Zero, type: null, poolId);
+
+    private IReadOnlyList<T> ExplainIfEmpty<T>(IReadOnlyList<T> report, TimeSpan minAge, BufferType? type) =>
+        report.Count == 0 && ExplainEmpty(minAge, type) is { } reason ? new EmptyReport<T>(reason) : report;
+
+    // The table is read before the flag (arguments run left to right): a Disable in between leaves the old table and
+    // a lowered flag, explained from the old records, never a fresh empty table with a raised flag read as "on,
+    // nothing out". outstandingBeforeEnable is the hook for the pools' age census (issue 13, item 1): null until it exists.
+    private EmptyReportReason? ExplainEmpty(TimeSpan minAge, BufferType? type) =>
+        EmptyReportExplainer.Explain(CurrentTable, _time, minAge, type, enabled: IsEnabled, recordPool: _recordPool, outstandingBeforeEnable: OutstandingBeforeEnable());
+
+    /// <summary>From the pools' age census: buffers of this monitor's pools rented before it was switched on (all of them while it is off), which no report can list.</summary>
+    private long OutstandingBeforeEnable()
+    {
+        TimeSpan onFor = EnabledAt is { } at ? _time.GetUtcNow() - at : TimeSpan.Zero;
+        long count = 0;
+        foreach (DirectBufferPool pool in DirectBufferPool.GetLivePools())
+        {
+            if (ReferenceEquals(pool.Monitor, this))
+            {
+                count += pool.TakeCensus().CountOlderThan(onFor < TimeSpan.Zero ? TimeSpan.Zero : onFor);
+            }
+        }
+
+        return count;
+    }
 
     private static string DescribeStacks(StackCapture? capture) => capture switch
     {

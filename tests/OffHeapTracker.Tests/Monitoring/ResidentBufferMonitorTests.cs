@@ -229,7 +229,7 @@ public sealed partial class ResidentBufferMonitorTests
         using var pool = Pools.Create(monitor);
         using DirectBuffer lease = await RentAsync(pool);
         Assert.StartsWith(
-            "OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.RentAsync()",
+            "OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.RentAsync(DirectBufferPool)",
             Assert.Single(monitor.GetResident(TimeSpan.Zero)).StackTrace,
             StringComparison.Ordinal);
     }
@@ -241,7 +241,7 @@ public sealed partial class ResidentBufferMonitorTests
         using var pool = Pools.Create(monitor);
         using DirectBuffer lease = await RentAfterYieldAsync(pool);
         string stack = Assert.Single(monitor.GetResident(TimeSpan.Zero)).StackTrace;
-        Assert.StartsWith("OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.RentAfterYieldAsync()", stack, StringComparison.Ordinal);
+        Assert.StartsWith("OffHeapTracker.Tests.Monitoring.ResidentBufferMonitorTests.RentAfterYieldAsync(DirectBufferPool)", stack, StringComparison.Ordinal);
         Assert.DoesNotContain("System.Threading.Tasks", stack, StringComparison.Ordinal);
         Assert.DoesNotContain("System.Runtime.CompilerServices", stack, StringComparison.Ordinal);
         Assert.DoesNotContain("ExecutionContext", stack, StringComparison.Ordinal);

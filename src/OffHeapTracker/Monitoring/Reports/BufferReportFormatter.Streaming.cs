@@ -25,7 +25,7 @@ public static partial class BufferReportFormatter
     /// <returns>A task that completes when the text is written and flushed.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="writer"/> or <paramref name="sites"/> is null.</exception>
     public static Task WriteCollapsedAsync(TextWriter writer, IReadOnlyList<LeakSite> sites, CancellationToken cancellationToken = default) =>
-        WriteChunkedAsync(writer, sites, static (text, site, _) => AppendCollapsed(text, site), footer: null, cancellationToken);
+        WriteChunkedAsync(writer, sites, static (text, site, _) => AppendCollapsed(text, site), AppendCollapsedFooter, cancellationToken);
 
     /// <summary>Writes <see cref="ToJson(IReadOnlyList{ResidentBuffer})"/>'s JSON to <paramref name="stream"/> as it is serialized, with or without the <c>address</c> field.</summary>
     /// <param name="stream">Where the UTF-8 JSON goes; not disposed.</param>
@@ -49,7 +49,21 @@ public static partial class BufferReportFormatter
     /// <returns>A task that completes when the JSON is written.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="stream"/> or <paramref name="sites"/> is null.</exception>
     public static Task WriteJsonAsync(Stream stream, IReadOnlyList<LeakSite> sites, CancellationToken cancellationToken = default) =>
-        JsonSerializer.SerializeAsync(NotNull(stream), NotNull(sites), ReportJsonContext.Default.IReadOnlyListLeakSite, cancellationToken);
+        WriteJsonAsync(stream, sites, includeRawStacks: false, cancellationToken);
+
+    /// <summary>Writes <see cref="ToJson(IReadOnlyList{LeakSite}, bool)"/>'s JSON to <paramref name="stream"/> as it is serialized, with or without each site's raw stacks.</summary>
+    /// <param name="stream">Where the UTF-8 JSON goes; not disposed.</param>
+    /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
+    /// <param name="includeRawStacks">True to write each site's stacks as captured (<c>raw_stacktraces</c>).</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the JSON is written.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="stream"/> or <paramref name="sites"/> is null.</exception>
+    public static Task WriteJsonAsync(Stream stream, IReadOnlyList<LeakSite> sites, bool includeRawStacks, CancellationToken cancellationToken = default) =>
+        JsonSerializer.SerializeAsync(
+            NotNull(stream),
+            NotNull(sites),
+            includeRawStacks ? ReportJsonContext.Default.IReadOnlyListLeakSite : ReportJsonContext.LeakSitesWithoutRawStacks,
+            cancellationToken);
 
     private static T NotNull<T>(T value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
         where T : class
@@ -62,7 +76,7 @@ public static partial class BufferReportFormatter
         TextWriter writer,
         IReadOnlyList<T> items,
         Action<StringBuilder, T, int> append,
-        Action<StringBuilder, int>? footer,
+        Action<StringBuilder, IReadOnlyList<T>> footer,
         CancellationToken cancellationToken)
     {
         // Checked here, not in the async body, so a null argument throws at the call rather than in the task.
@@ -75,7 +89,7 @@ public static partial class BufferReportFormatter
         TextWriter writer,
         IReadOnlyList<T> items,
         Action<StringBuilder, T, int> append,
-        Action<StringBuilder, int>? footer,
+        Action<StringBuilder, IReadOnlyList<T>> footer,
         CancellationToken cancellationToken)
     {
         var text = new StringBuilder(ChunkChars + 1024);
@@ -89,7 +103,7 @@ public static partial class BufferReportFormatter
             }
         }
 
-        footer?.Invoke(text, items.Count);
+        footer(text, items);
         await writer.WriteAsync(text, cancellationToken).ConfigureAwait(false);
         await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
     }

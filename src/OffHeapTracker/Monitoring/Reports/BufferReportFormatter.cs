@@ -26,7 +26,10 @@ public static partial class BufferReportFormatter
     /// cannot add lines, or forge a row, in the report.
     /// </remarks>
     /// <param name="buffers">The rows, as <see cref="ResidentBufferMonitor.GetResident"/> returns them.</param>
-    /// <returns>The text, ending with a <c>N rows in set</c> line (<c>Empty set</c> when there are none).</returns>
+    /// <returns>
+    /// The text, ending with a <c>N rows in set</c> line; <c>Empty set</c> when there are none, followed by the
+    /// reason when <paramref name="buffers"/> is an <see cref="EmptyReport{T}"/> (<c>Empty set: The monitor is off…</c>).
+    /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="buffers"/> is null.</exception>
     public static string FormatVertical(IReadOnlyList<ResidentBuffer> buffers)
     {
@@ -37,7 +40,7 @@ public static partial class BufferReportFormatter
             AppendVerticalRow(text, buffers[i], i + 1);
         }
 
-        AppendVerticalFooter(text, buffers.Count);
+        AppendVerticalFooter(text, buffers);
         return text.ToString();
     }
 
@@ -63,14 +66,21 @@ public static partial class BufferReportFormatter
             ?? throw new JsonException("Expected a JSON array of resident buffers, found null.");
     }
 
-    /// <summary>Writes leak sites as a JSON array.</summary>
+    /// <summary>Writes leak sites as a JSON array, without their raw stacks.</summary>
     /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
     /// <returns>The JSON text.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
-    public static string ToJson(IReadOnlyList<LeakSite> sites)
+    public static string ToJson(IReadOnlyList<LeakSite> sites) => ToJson(sites, includeRawStacks: false);
+
+    /// <summary>Writes leak sites as a JSON array, with or without the stacks as captured (<see cref="LeakSite.RawStackTraces"/>, <c>raw_stacktraces</c>).</summary>
+    /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
+    /// <param name="includeRawStacks">True to write each site's raw stacks.</param>
+    /// <returns>The JSON text.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
+    public static string ToJson(IReadOnlyList<LeakSite> sites, bool includeRawStacks)
     {
         ArgumentNullException.ThrowIfNull(sites);
-        return JsonSerializer.Serialize(sites, ReportJsonContext.Default.IReadOnlyListLeakSite);
+        return JsonSerializer.Serialize(sites, includeRawStacks ? ReportJsonContext.Default.IReadOnlyListLeakSite : ReportJsonContext.LeakSitesWithoutRawStacks);
     }
 
     /// <summary>Writes a snapshot comparison as JSON.</summary>
@@ -95,7 +105,11 @@ public static partial class BufferReportFormatter
 
     /// <summary>Writes leak sites as collapsed stacks, one line each: frames root first, separated by <c>;</c>, then a space and the bytes held.</summary>
     /// <param name="sites">The sites.</param>
-    /// <returns>The text, which flamegraph.pl and speedscope load as is.</returns>
+    /// <returns>
+    /// The text, which flamegraph.pl and speedscope load as is. When <paramref name="sites"/> is an
+    /// <see cref="EmptyReport{T}"/>, one comment line says why (<c># No leak sites: …</c>); it does not end in a
+    /// number, so both tools skip it.
+    /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
     public static string FormatCollapsed(IReadOnlyList<LeakSite> sites)
     {
@@ -104,6 +118,30 @@ public static partial class BufferReportFormatter
         foreach (LeakSite site in sites)
         {
             AppendCollapsed(text, site);
+        }
+
+        AppendCollapsedFooter(text, sites);
+        return text.ToString();
+    }
+
+    /// <summary>Writes leak sites for a person to read: per site, its bytes, buffers, types and ages, then its frames; optionally the stacks as captured.</summary>
+    /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
+    /// <param name="includeRawStacks">True to add, under each site, the stacks folded into it as captured (<see cref="LeakSite.RawStackTraces"/>).</param>
+    /// <returns>The text; for an <see cref="EmptyReport{T}"/>, one line that says why it is empty.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sites"/> is null.</exception>
+    /// <remarks>Frames are escaped as in <see cref="FormatVertical"/>, so no frame can add a line.</remarks>
+    public static string FormatSites(IReadOnlyList<LeakSite> sites, bool includeRawStacks = false)
+    {
+        ArgumentNullException.ThrowIfNull(sites);
+        var text = new StringBuilder();
+        foreach (LeakSite site in sites)
+        {
+            AppendSite(text, site, includeRawStacks);
+        }
+
+        if (sites.Count == 0)
+        {
+            text.Append("No leak sites").Append(sites is EmptyReport<LeakSite> empty ? ": " + empty.Reason.Message : ".").Append('\n');
         }
 
         return text.ToString();
@@ -122,6 +160,46 @@ public static partial class BufferReportFormatter
         text.Append(' ').Append(site.TotalBytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
     }
 
+    private static void AppendCollapsedFooter(StringBuilder text, IReadOnlyList<LeakSite> sites)
+    {
+        if (sites is EmptyReport<LeakSite> empty)
+        {
+            // A comment for people; both tools skip a line that does not end in " <number>", and the reason ends in '.'.
+            text.Append("# No leak sites: ");
+            ReportTextEscaper.AppendEscaped(text, empty.Reason.Message).Append('\n');
+        }
+    }
+
+    private static void AppendSite(StringBuilder text, LeakSite site, bool includeRawStacks)
+    {
+        text.Append(site.IsEstimate ? "~" : string.Empty)
+            .Append(site.EstimatedBytes.ToString("N0", CultureInfo.InvariantCulture)).Append(" bytes in ")
+            .Append(site.IsEstimate ? "~" : string.Empty)
+            .Append(site.EstimatedCount.ToString("N0", CultureInfo.InvariantCulture)).Append(site.EstimatedCount == 1 ? " buffer (" : " buffers (")
+            .AppendJoin('/', site.BufferTypes.Select(static t => t == BufferType.Pool ? "POOL" : "NORMAL"))
+            .Append("), oldest ").Append(site.OldestAgeSeconds.ToString("0.0", CultureInfo.InvariantCulture))
+            .Append(" s, newest ").Append(site.NewestAgeSeconds.ToString("0.0", CultureInfo.InvariantCulture)).Append(" s\n");
+        AppendIndentedFrames(text, site.StackTrace, "    at ");
+        if (includeRawStacks)
+        {
+            for (int i = 0; i < site.RawStackTraces.Count; i++)
+            {
+                text.Append("  raw stack ").Append(i + 1).Append(" of ").Append(site.RawStackTraceCount).Append(":\n");
+                AppendIndentedFrames(text, site.RawStackTraces[i], "    ");
+            }
+        }
+
+        text.Append('\n');
+    }
+
+    private static void AppendIndentedFrames(StringBuilder text, string frames, string indent)
+    {
+        foreach (string frame in frames.Split('\n'))
+        {
+            ReportTextEscaper.AppendEscaped(text.Append(indent), frame).Append('\n');
+        }
+    }
+
     private static void AppendVerticalRow(StringBuilder text, ResidentBuffer row, int number)
     {
         text.Append("*************************** ").Append(number).Append(". row ***************************\n");
@@ -138,13 +216,21 @@ public static partial class BufferReportFormatter
         AppendField(text, "thread_id", row.ThreadId.ToString(CultureInfo.InvariantCulture));
     }
 
-    private static void AppendVerticalFooter(StringBuilder text, int count) =>
-        text.Append(count switch
+    private static void AppendVerticalFooter(StringBuilder text, IReadOnlyList<ResidentBuffer> rows)
+    {
+        text.Append(rows.Count switch
         {
             0 => "Empty set",
             1 => "1 row in set",
-            _ => $"{count} rows in set",
-        }).Append('\n');
+            _ => $"{rows.Count} rows in set",
+        });
+        if (rows is EmptyReport<ResidentBuffer> empty)
+        {
+            ReportTextEscaper.AppendEscaped(text.Append(": "), empty.Reason.Message);
+        }
+
+        text.Append('\n');
+    }
 
     private static void AppendField(StringBuilder text, string label, string value, bool escape = false)
     {

@@ -2,15 +2,29 @@ using System.Text.Json.Serialization;
 
 namespace OffHeapTracker.Monitoring;
 
-/// <summary>The buffers still out that were allocated from one stack: an answer to "which code holds the most".</summary>
+/// <summary>The buffers still out that were allocated from one code path: an answer to "which code holds the most".</summary>
+/// <remarks>
+/// A site is the allocating code path as <see cref="CapturedStackTrace.Text"/> names it, not the exact stack: the
+/// same handler leaking after being resumed by the thread pool, by the socket engine or inline by whoever completed
+/// its task is one site. The stacks as captured are in <see cref="RawStackTraces"/>.
+/// </remarks>
 public sealed record LeakSite
 {
     /// <summary>The text used for records whose stack was not captured (stacks off, or not sampled).</summary>
     public const string NoStack = "(no stack captured)";
 
-    /// <summary>Gets the allocation stack shared by the buffers, innermost frame first; <see cref="NoStack"/> for buffers without one.</summary>
+    /// <summary>Gets the allocation site shared by the buffers, one frame a line, innermost first: the first line is the code that asked for memory; <see cref="NoStack"/> for buffers without a stack.</summary>
     [JsonPropertyName("stacktrace")]
     public required string StackTrace { get; init; }
+
+    /// <summary>Gets up to five of the stacks folded into this site, as captured (every frame, the runtime's names), the one with the most buffers first.</summary>
+    /// <value>Empty for <see cref="NoStack"/>, and for sites built by hand. The default JSON leaves them out; <see cref="BufferReportFormatter.ToJson(IReadOnlyList{LeakSite}, bool)"/> writes them on request.</value>
+    [JsonPropertyName("raw_stacktraces")]
+    public IReadOnlyList<string> RawStackTraces { get; init; } = [];
+
+    /// <summary>Gets how many distinct captured stacks were folded into this site: more than <see cref="RawStackTraces"/> holds when it is over five (or when some differ only in IL offsets, which the text does not show).</summary>
+    [JsonPropertyName("raw_stacktrace_count")]
+    public int RawStackTraceCount { get; init; }
 
     /// <summary>Gets how many buffers are out from this site.</summary>
     public required int Count { get; init; }

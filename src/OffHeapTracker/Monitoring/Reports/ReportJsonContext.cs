@@ -15,9 +15,34 @@ namespace OffHeapTracker.Monitoring;
 internal sealed partial class ReportJsonContext : JsonSerializerContext
 {
     private static JsonTypeInfo<IReadOnlyList<ResidentBuffer>>? s_withoutAddresses;
+    private static JsonTypeInfo<IReadOnlyList<LeakSite>>? s_withoutRawStacks;
 
     /// <summary>Gets resident rows' contract without the <c>address</c> field: what a diagnostics endpoint serves unless its owner asks for addresses.</summary>
     public static JsonTypeInfo<IReadOnlyList<ResidentBuffer>> ResidentBuffersWithoutAddresses => s_withoutAddresses ??= CreateWithoutAddresses();
+
+    /// <summary>Gets leak sites' contract without the <c>raw_stacktraces</c> field: the default, since the raw stacks are several times the size of the sites.</summary>
+    public static JsonTypeInfo<IReadOnlyList<LeakSite>> LeakSitesWithoutRawStacks => s_withoutRawStacks ??= CreateWithoutRawStacks();
+
+    private static JsonTypeInfo<IReadOnlyList<LeakSite>> CreateWithoutRawStacks()
+    {
+        var options = new JsonSerializerOptions(Default.Options)
+        {
+            TypeInfoResolver = Default.WithAddedModifier(static info =>
+            {
+                if (info.Type == typeof(LeakSite))
+                {
+                    for (int i = info.Properties.Count - 1; i >= 0; i--)
+                    {
+                        if (info.Properties[i].Name == "raw_stacktraces")
+                        {
+                            info.Properties.RemoveAt(i);
+                        }
+                    }
+                }
+            }),
+        };
+        return (JsonTypeInfo<IReadOnlyList<LeakSite>>)options.GetTypeInfo(typeof(IReadOnlyList<LeakSite>));
+    }
 
     private static JsonTypeInfo<IReadOnlyList<ResidentBuffer>> CreateWithoutAddresses()
     {

@@ -78,7 +78,8 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             tally.Add(row.Key, record);
         }
 
-        // Distinct interned stacks can format to the same text (frames the formatter hides); they are one site.
+        // Distinct interned stacks that differ only in what the site folds away (how an async method was resumed,
+        // plumbing above the caller) have the same site key, built once per interned stack: they are one site.
         var byText = new Dictionary<string, SiteTally>(byStack.Count + 1, StringComparer.Ordinal);
         if (noStack is not null)
         {
@@ -87,16 +88,19 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
 
         foreach ((CapturedStackTrace stack, SiteTally tally) in byStack)
         {
-            string text = stack.Text.Length > 0 ? stack.Text : LeakSite.NoStack;
-            if (byText.TryGetValue(text, out SiteTally? same))
+            string key = stack.SiteKey.Length > 0 ? stack.SiteKey : LeakSite.NoStack;
+            int count = tally.Count;
+            if (byText.TryGetValue(key, out SiteTally? same))
             {
                 same.Merge(tally);
             }
             else
             {
-                tally.StackTrace = text;
-                byText[text] = tally;
+                tally.StackTrace = key;
+                byText[key] = same = tally;
             }
+
+            same.AddStack(stack, count);
         }
 
         // Every buffer is in the table; only some carry a stack, each weighted by the rents it was drawn from. The
@@ -218,11 +222,12 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
         public int Compare(Age x, Age y) => y.CompareTo(x);
     }
 
-    /// <summary>What one site adds up to: counts, bytes, the age span, the types, and the ids of its oldest few buffers.</summary>
+    /// <summary>What one site adds up to: counts, bytes, the age span, the types, the ids of its oldest few buffers, and the raw stacks folded into it.</summary>
     private sealed class SiteTally(string? stackTrace)
     {
         private readonly Age[] _samples = new Age[SampleIdCount];
         private int _sampleCount;
+        private List<KeyValuePair<CapturedStackTrace, int>>? _stacks;
         private bool _normal;
         private bool _pool;
 
@@ -275,12 +280,30 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
             }
         }
 
+        /// <summary>Notes an interned stack folded into this site, with its number of records.</summary>
+        public void AddStack(CapturedStackTrace stack, int count) => (_stacks ??= []).Add(new(stack, count));
+
         public LeakSite ToSite(TimeProvider time, long now)
         {
             long[] ids = new long[_sampleCount];
             for (int i = 0; i < ids.Length; i++)
             {
                 ids[i] = _samples[i].Id;
+            }
+
+            // Raw texts only for the sites returned, and only the few shown: a table can hold thousands of stacks.
+            var rawStacks = new List<string>(SampleIdCount);
+            if (_stacks is not null)
+            {
+                _stacks.Sort(static (a, b) => b.Value != a.Value ? b.Value.CompareTo(a.Value) : a.Key.Hash.CompareTo(b.Key.Hash));
+                for (int i = 0; i < _stacks.Count && rawStacks.Count < SampleIdCount; i++)
+                {
+                    string raw = _stacks[i].Key.RawText;
+                    if (!rawStacks.Contains(raw))
+                    {
+                        rawStacks.Add(raw);
+                    }
+                }
             }
 
             return new LeakSite
@@ -300,6 +323,8 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
                     _ => [BufferType.Normal],
                 },
                 SampleIds = ids,
+                RawStackTraces = [.. rawStacks],
+                RawStackTraceCount = _stacks?.Count ?? 0,
             };
         }
 

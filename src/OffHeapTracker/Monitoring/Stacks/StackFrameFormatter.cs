@@ -1,78 +1,74 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace OffHeapTracker.Monitoring;
 
-/// <summary>Turns captured frames into readable lines: <c>Namespace.Type.Method(ParamType, ...)</c>, one per frame.</summary>
-/// <remarks>Async and iterator state machines are shown as the method the programmer wrote, as <see cref="StackTrace.ToString()"/> does.</remarks>
+/// <summary>Turns captured frames into lines of text, one per frame: the readable site (<see cref="Format"/>) or every frame as the runtime names it (<see cref="FormatRaw"/>).</summary>
+/// <remarks>
+/// A readable line is <c>Namespace.Type.Method(ParamType, ...)</c> with the compiler's names undone: an async or
+/// iterator method is its own name and parameters, not its state machine's <c>MoveNext</c>; a lambda is
+/// <c>Type.Method(lambda N)</c>, N being the compiler's ordinal of the lambda in that method; a local function is
+/// <c>Type.Method.Local(ParamType, ...)</c>; top-level statements are <c>Program.Main</c>; a compiled expression
+/// tree (<c>lambda_method18</c>) is <c>[compiled expression]</c>.
+/// </remarks>
 internal static class StackFrameFormatter
 {
-    public static string Format(StackFrame[] frames)
-    {
-        var builder = new StringBuilder(frames.Length * 64);
-        foreach (StackFrame frame in frames)
-        {
-            // Async plumbing (AsyncMethodBuilderCore.Start and the like) is marked hidden; so is it here.
-            if (IsHidden(frame.GetMethod()))
-            {
-                continue;
-            }
+    private static readonly ConditionalWeakTable<Type, StrongBox<MethodBase?>> s_kickoffMethods = new();
 
+    /// <summary>The allocation site: the frames <see cref="StackFolding"/> keeps, readable, one a line.</summary>
+    public static string Format(IReadOnlyList<StackFrame> frames)
+    {
+        int[] site = StackFolding.SiteFrames(frames);
+        var builder = new StringBuilder(site.Length * 64);
+        foreach (int index in site)
+        {
             if (builder.Length > 0)
             {
                 builder.Append('\n');
             }
 
-            AppendFrame(builder, frame);
+            AppendReadable(builder, frames[index]);
         }
 
         return builder.ToString();
     }
 
-    // The runtime's own StackTrace.ToString() rules: [StackTraceHidden] on the method or its type, and
-    // AggressiveInlining methods, which appear only when they were not inlined (Tier0, cross-assembly R2R). We
-    // also hide the machinery that resumes async methods and runs thread-pool work: after an await, a stack is
-    // otherwise a dozen frames of continuations around the one line that matters.
-    private static bool IsHidden(MethodBase? method) =>
-        method is not null
-        && ((method.MethodImplementationFlags & MethodImplAttributes.AggressiveInlining) != 0
-            || method.IsDefined(typeof(StackTraceHiddenAttribute), inherit: false)
-            || method.DeclaringType?.IsDefined(typeof(StackTraceHiddenAttribute), inherit: false) == true
-            || IsAsyncPlumbing(method.DeclaringType));
-
-    private static bool IsAsyncPlumbing(Type? type)
+    /// <summary>Every captured frame, as the runtime names it (state machines, closures, plumbing and all), one a line.</summary>
+    public static string FormatRaw(IReadOnlyList<StackFrame> frames)
     {
-        // Nested types (state machine boxes, display classes) belong to their outermost type.
-        while (type?.DeclaringType is not null)
+        var builder = new StringBuilder(frames.Count * 80);
+        foreach (StackFrame frame in frames)
         {
-            type = type.DeclaringType;
-        }
-
-        return type is not null
-            && type.Assembly == typeof(object).Assembly
-            && (type.Namespace is "System.Runtime.CompilerServices" or "System.Threading.Tasks"
-                || type == typeof(ExecutionContext)
-                || type.Name is "ThreadPoolWorkQueue" or "PortableThreadPool" or "WorkerThread" or "Thread");
-    }
-
-    // Finds the '>' that closes the '<' at index 0, so "<<Main>$>d__0" yields "<Main>$".
-    private static int ClosingBracket(string name)
-    {
-        int depth = 0;
-        for (int i = 0; i < name.Length; i++)
-        {
-            depth += name[i] switch { '<' => 1, '>' => -1, _ => 0 };
-            if (depth == 0)
+            if (builder.Length > 0)
             {
-                return i;
+                builder.Append('\n');
             }
+
+            MethodBase? method = frame.GetMethod();
+            if (method is null)
+            {
+                builder.Append("<unknown>");
+                continue;
+            }
+
+            if (method.DeclaringType is { } type)
+            {
+                AppendType(builder, type);
+                builder.Append('.');
+            }
+
+            builder.Append(method.Name);
+            AppendParameters(builder, method, skipGenerated: false);
+            AppendFileAndLine(builder, frame);
         }
 
-        return -1;
+        return builder.ToString();
     }
 
-    private static void AppendFrame(StringBuilder builder, StackFrame frame)
+    /// <summary>One frame, readable.</summary>
+    public static void AppendReadable(StringBuilder builder, StackFrame frame)
     {
         MethodBase? method = frame.GetMethod();
         if (method is null)
@@ -81,44 +77,118 @@ internal static class StackFrameFormatter
             return;
         }
 
-        Type? type = method.DeclaringType;
-        string name = method.Name;
-
-        // Compiler-generated state machines: <Method>d__3.MoveNext() inside Outer becomes Outer.Method().
-        if (type is { DeclaringType: not null } && name == "MoveNext" && type.Name.StartsWith('<'))
+        if (method.DeclaringType is null)
         {
-            int end = ClosingBracket(type.Name);
-            if (end > 1)
+            // Built at run time: expression trees compile to lambda_methodN, N counting compilations in the process.
+            builder.Append(method.Name.StartsWith("lambda_method", StringComparison.Ordinal) ? "[compiled expression]" : $"[dynamic method {method.Name}]");
+            return;
+        }
+
+        string? stateMachineFallback = null;
+        if (method.Name == "MoveNext" && GeneratedNames.IsGeneratedType(method.DeclaringType)
+            && GeneratedNames.StateMachineMethod(method.DeclaringType.Name) is { } written)
+        {
+            // The body of an async method or iterator: show the method the programmer wrote, with its parameters.
+            MethodBase? kickoff = KickoffMethod(method.DeclaringType);
+            if (kickoff is null)
             {
-                name = type.Name[1..end];
-                type = type.DeclaringType;
-                method = null;
+                stateMachineFallback = written;
             }
+
+            method = kickoff ?? method;
         }
 
-        if (type is not null)
+        Type owner = method.DeclaringType!;
+        while (GeneratedNames.IsGeneratedType(owner) && owner.DeclaringType is { } outer)
         {
-            AppendType(builder, type);
-            builder.Append('.');
+            owner = outer;
         }
 
-        builder.Append(name).Append('(');
-        if (method is not null)
+        AppendType(builder, owner);
+        builder.Append('.');
+        if (stateMachineFallback is not null)
         {
-            ParameterInfo[] parameters = method.GetParameters();
-            for (int i = 0; i < parameters.Length; i++)
+            AppendMethodName(builder, stateMachineFallback, method: null);
+        }
+        else
+        {
+            AppendMethodName(builder, method.Name, method);
+        }
+
+        AppendFileAndLine(builder, frame);
+    }
+
+    /// <summary>The method whose body a state machine type holds, found by its <see cref="StateMachineAttribute"/>; cached per type.</summary>
+    private static MethodBase? KickoffMethod(Type stateMachine) =>
+        s_kickoffMethods.GetValue(stateMachine, static type =>
+        {
+            const BindingFlags all = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
+            foreach (MethodInfo candidate in type.DeclaringType!.GetMethods(all))
             {
-                if (i > 0)
+                // Compared by metadata token: a generic state machine on the stack may be an instantiation of the attribute's definition.
+                if (candidate.GetCustomAttribute<StateMachineAttribute>(inherit: false)?.StateMachineType is { } declared
+                    && declared.MetadataToken == type.MetadataToken
+                    && declared.Module == type.Module)
                 {
-                    builder.Append(", ");
+                    return new StrongBox<MethodBase?>(candidate);
                 }
-
-                AppendType(builder, parameters[i].ParameterType, qualified: false);
             }
+
+            return new StrongBox<MethodBase?>(null);
+        }).Value;
+
+    private static void AppendMethodName(StringBuilder builder, string name, MethodBase? method)
+    {
+        switch (GeneratedNames.Parse(name, out string outer, out string detail))
+        {
+            case GeneratedNames.Kind.Lambda:
+                builder.Append(outer).Append("(lambda ").Append(detail).Append(')');
+                return;
+            case GeneratedNames.Kind.LocalFunction:
+                builder.Append(outer).Append('.').Append(detail);
+                break;
+            default:
+                builder.Append(GeneratedNames.Readable(name));
+                break;
+        }
+
+        if (method is null)
+        {
+            builder.Append("()");
+        }
+        else
+        {
+            AppendParameters(builder, method, skipGenerated: true);
+        }
+    }
+
+    private static void AppendParameters(StringBuilder builder, MethodBase method, bool skipGenerated)
+    {
+        builder.Append('(');
+        bool first = true;
+        foreach (ParameterInfo parameter in method.GetParameters())
+        {
+            // A local function that captures locals takes their closure struct by reference: not a parameter anyone wrote.
+            Type type = parameter.ParameterType;
+            if (skipGenerated && GeneratedNames.IsGeneratedType(type.HasElementType ? type.GetElementType()! : type))
+            {
+                continue;
+            }
+
+            if (!first)
+            {
+                builder.Append(", ");
+            }
+
+            AppendType(builder, type, qualified: false);
+            first = false;
         }
 
         builder.Append(')');
+    }
 
+    private static void AppendFileAndLine(StringBuilder builder, StackFrame frame)
+    {
         string? file = frame.GetFileName();
         if (file is not null)
         {
@@ -141,7 +211,7 @@ internal static class StackFrameFormatter
             return;
         }
 
-        if (type.DeclaringType is { } outer && !type.IsGenericParameter)
+        if (type.DeclaringType is { } outer)
         {
             AppendType(builder, outer, qualified);
             builder.Append('.');

@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.Tests.Monitoring.Stacks;
 
-/// <summary>How a captured frame reads: type and method, parameter types, state machines, hidden plumbing.</summary>
+/// <summary>How a captured frame reads: type and method, parameter types, compiler-generated names undone, hidden plumbing, raw frames.</summary>
 /// <remarks>
 /// Most frames here are built from reflection (<see cref="Frame"/>), so what is formatted does not depend on what
 /// the JIT inlined or how the runtime schedules continuations.
@@ -21,8 +22,8 @@ public sealed class StackFrameFormatterTests
         { nameof(Generic), $"{Here}.Generic(TItem, List<TItem>)" },
         { nameof(Box<int>.Put), $"{Here}.Box<T>.Put(T)" },
         { nameof(Box<int>.Inner.Get), $"{Here}.Box<T>.Inner.Get()" },
-        { nameof(CountAsync), $"{Here}.CountAsync()" },
-        { nameof(Numbers), $"{Here}.Numbers()" },
+        { nameof(CountAsync), $"{Here}.CountAsync(Int32)" },
+        { nameof(Numbers), $"{Here}.Numbers(Int32)" },
     };
 
     [Theory]
@@ -52,7 +53,7 @@ public sealed class StackFrameFormatterTests
     }
 
     [Fact]
-    public void AsyncLambda_IsShownAsTheLambda_NotItsStateMachine()
+    public void AsyncLambda_IsShownAsTheLambdaInTheMethodThatWroteIt_NotItsStateMachine()
     {
         // The state machine of an async lambda is named <<Outer>b__N_M>d: its name holds a bracketed name inside
         // the brackets, and the lambda's own name is everything between the outer pair.
@@ -62,17 +63,71 @@ public sealed class StackFrameFormatterTests
 
         string line = StackFrameFormatter.Format([Frame(stateMachine.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)!)]);
 
-        Assert.Equal($"{Here}.<>c.{lambda.Method.Name}()", line);
-        Assert.StartsWith($"<{nameof(AsyncLambda_IsShownAsTheLambda_NotItsStateMachine)}>b__", lambda.Method.Name, StringComparison.Ordinal);
+        Assert.Equal($"{Here}.{nameof(AsyncLambda_IsShownAsTheLambdaInTheMethodThatWroteIt_NotItsStateMachine)}(lambda {LambdaOrdinal(lambda.Method)})", line);
     }
 
     [Fact]
-    public void Lambda_IsShownUnderItsClosureClass_NamingTheMethodThatWroteIt()
+    public void Lambda_IsShownAsALambdaInTheMethodThatWroteIt_NotUnderItsClosureClass()
     {
         Func<int, int> lambda = x => x + 1;
+        Assert.StartsWith("<>c", lambda.Method.DeclaringType!.Name, StringComparison.Ordinal);
+
         string line = StackFrameFormatter.Format([Frame(lambda.Method)]);
-        Assert.Equal($"{Here}.<>c.{lambda.Method.Name}(Int32)", line);
-        Assert.Contains(nameof(Lambda_IsShownUnderItsClosureClass_NamingTheMethodThatWroteIt), line, StringComparison.Ordinal);
+
+        Assert.Equal($"{Here}.{nameof(Lambda_IsShownAsALambdaInTheMethodThatWroteIt_NotUnderItsClosureClass)}(lambda {LambdaOrdinal(lambda.Method)})", line);
+    }
+
+    [Fact]
+    public void CapturingLambda_InADisplayClass_IsShownAsALambdaInTheMethodThatWroteIt()
+    {
+        int captured = 2;
+        Func<int, int> lambda = x => x + captured;
+        Assert.StartsWith("<>c__DisplayClass", lambda.Method.DeclaringType!.Name, StringComparison.Ordinal);
+
+        Assert.Equal(
+            $"{Here}.{nameof(CapturingLambda_InADisplayClass_IsShownAsALambdaInTheMethodThatWroteIt)}(lambda {LambdaOrdinal(lambda.Method)})",
+            StackFrameFormatter.Format([Frame(lambda.Method)]));
+    }
+
+    [Fact]
+    public void LocalFunction_IsShownByItsName_InsideTheMethodThatWroteIt_WithoutItsClosureParameter()
+    {
+        int captured = 1;
+        int Produce(int count) => count + captured;
+        Assert.Equal(3, Produce(2));
+        MethodInfo local = typeof(StackFrameFormatterTests).GetMethods(BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.Instance)
+            .Single(m => m.Name.Contains("g__Produce|", StringComparison.Ordinal));
+
+        Assert.Equal(
+            $"{Here}.{nameof(LocalFunction_IsShownByItsName_InsideTheMethodThatWroteIt_WithoutItsClosureParameter)}.Produce(Int32)",
+            StackFrameFormatter.Format([Frame(local)]));
+    }
+
+    [Fact]
+    public void CompiledExpression_HasAReadableLabel_NotItsProcessWideNumber()
+    {
+        var method = new DynamicMethod("lambda_method18", typeof(void), Type.EmptyTypes);
+        method.GetILGenerator().Emit(OpCodes.Ret);
+        var other = new DynamicMethod("Thunk", typeof(void), Type.EmptyTypes);
+        other.GetILGenerator().Emit(OpCodes.Ret);
+
+        Assert.Equal("[compiled expression]", StackFrameFormatter.Format([Frame(method)]));
+        Assert.Equal("[dynamic method Thunk]", StackFrameFormatter.Format([Frame(other)]));
+    }
+
+    [Fact]
+    public void RawFormat_KeepsEveryFrameAndTheRuntimesNames()
+    {
+        Func<int, int> lambda = x => x + 1;
+        MethodInfo moveNext = StateMachineMoveNext(nameof(CountAsync));
+        MethodInfo setResult = typeof(AsyncTaskMethodBuilder).GetMethod(nameof(AsyncTaskMethodBuilder.SetResult))!;
+
+        string raw = StackFrameFormatter.FormatRaw([Frame(lambda.Method), Frame(moveNext), Frame(setResult), Frame(null)]);
+
+        Assert.Equal(
+            $"{Here}.<>c.{lambda.Method.Name}(Int32)\n{Here}.{moveNext.DeclaringType!.Name}.MoveNext()\n"
+            + "System.Runtime.CompilerServices.AsyncTaskMethodBuilder.SetResult()\n<unknown>",
+            raw);
     }
 
     [Fact]
@@ -100,10 +155,6 @@ public sealed class StackFrameFormatterTests
         "[StackTraceHidden] method",
         "[StackTraceHidden] type",
         "AggressiveInlining method",
-        "async method builder",
-        "Task",
-        "ExecutionContext",
-        "Thread",
     };
 
     [Theory]
@@ -115,10 +166,6 @@ public sealed class StackFrameFormatterTests
             "[StackTraceHidden] method" => typeof(StackFrameFormatterTests).GetMethod(nameof(HiddenMethod), BindingFlags.NonPublic | BindingFlags.Static)!,
             "[StackTraceHidden] type" => typeof(HiddenType).GetMethod(nameof(HiddenType.Run))!,
             "AggressiveInlining method" => typeof(StackFrameFormatterTests).GetMethod(nameof(Inlined), BindingFlags.NonPublic | BindingFlags.Static)!,
-            "async method builder" => typeof(AsyncTaskMethodBuilder).GetMethod(nameof(AsyncTaskMethodBuilder.SetResult))!,
-            "Task" => typeof(Task).GetMethod(nameof(Task.Wait), Type.EmptyTypes)!,
-            "ExecutionContext" => typeof(ExecutionContext).GetMethod(nameof(ExecutionContext.Run))!,
-            "Thread" => typeof(Thread).GetMethod(nameof(Thread.Start), Type.EmptyTypes)!,
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no such case"),
         };
         MethodInfo inner = typeof(StackFrameFormatterTests).GetMethod(nameof(NoParameters), BindingFlags.NonPublic | BindingFlags.Static)!;
@@ -126,6 +173,60 @@ public sealed class StackFrameFormatterTests
 
         Assert.Equal($"{Here}.NoParameters()\n{Here}.Generic(TItem, List<TItem>)", StackFrameFormatter.Format([Frame(inner), Frame(hidden), Frame(outer)]));
         Assert.Equal(string.Empty, StackFrameFormatter.Format([Frame(hidden)]));
+    }
+
+    public static TheoryData<string> DispatchKinds => new()
+    {
+        "async method builder",
+        "Task",
+        "ExecutionContext",
+        "Thread",
+        "thread pool",
+    };
+
+    [Theory]
+    [MemberData(nameof(DispatchKinds))]
+    public void DispatchPlumbing_EndsTheSite_WhatIsBelowItResumedTheCodeAboveIt(string kind)
+    {
+        MethodBase dispatch = kind switch
+        {
+            "async method builder" => typeof(AsyncTaskMethodBuilder).GetMethod(nameof(AsyncTaskMethodBuilder.SetResult))!,
+            "Task" => typeof(Task).GetMethod(nameof(Task.Wait), Type.EmptyTypes)!,
+            "ExecutionContext" => typeof(ExecutionContext).GetMethod(nameof(ExecutionContext.Run))!,
+            "Thread" => typeof(Thread).GetMethod(nameof(Thread.Start), Type.EmptyTypes)!,
+            "thread pool" => typeof(ThreadPool).Assembly.GetType("System.Threading.ThreadPoolWorkQueue")!.GetMethod("Dispatch", BindingFlags.NonPublic | BindingFlags.Static)!,
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no such case"),
+        };
+        MethodInfo inner = typeof(StackFrameFormatterTests).GetMethod(nameof(NoParameters), BindingFlags.NonPublic | BindingFlags.Static)!;
+        MethodInfo outer = typeof(StackFrameFormatterTests).GetMethod(nameof(Generic), BindingFlags.NonPublic | BindingFlags.Static)!;
+
+        Assert.Equal($"{Here}.NoParameters()", StackFrameFormatter.Format([Frame(inner), Frame(dispatch), Frame(outer)]));
+        Assert.Equal(string.Empty, StackFrameFormatter.Format([Frame(dispatch)]));
+    }
+
+    [Fact]
+    public void PlumbingAboveTheFirstApplicationFrame_IsFolded()
+    {
+        Assert.Equal(
+            $"{Here}.NoParameters()\n{Here}.Generic(TItem, List<TItem>)",
+            StackFrameFormatter.Format([Frame(PipeGetMemory), Frame(StreamCopyTo), Frame(Method(nameof(NoParameters))), Frame(Method(nameof(Generic)))]));
+    }
+
+    [Fact]
+    public void FrameworkFrames_StayBetweenApplicationFrames_AndAfterTheLastOneAreDropped()
+    {
+        Assert.Equal(
+            $"{Here}.NoParameters()\nSystem.IO.Stream.CopyTo(Stream)\n{Here}.Generic(TItem, List<TItem>)",
+            StackFrameFormatter.Format([Frame(Method(nameof(NoParameters))), Frame(StreamCopyTo), Frame(Method(nameof(Generic))), Frame(StreamCopyTo)]));
+    }
+
+    [Fact]
+    public void StackWithoutApplicationCode_StartsAtTheFirstFrameworkFrameThatIsNotThePoolOrAPipe()
+    {
+        Assert.Equal("System.IO.Stream.CopyTo(Stream)", StackFrameFormatter.Format([Frame(PipeGetMemory), Frame(StreamCopyTo)]));
+
+        // Only plumbing: still a site, never an empty one (which reports would file under "no stack captured").
+        Assert.Equal("System.IO.Pipelines.PipeWriter.GetMemory(Int32)", StackFrameFormatter.Format([Frame(PipeGetMemory)]));
     }
 
     [Fact]
@@ -168,6 +269,15 @@ public sealed class StackFrameFormatterTests
     }
 
     private static FakeFrame Frame(MethodBase? method, string? file = null, int line = 0) => new FakeFrame(method, file, line);
+
+    private static MethodInfo PipeGetMemory => typeof(System.IO.Pipelines.PipeWriter).GetMethod(nameof(System.IO.Pipelines.PipeWriter.GetMemory))!;
+
+    private static MethodInfo StreamCopyTo => typeof(Stream).GetMethod(nameof(Stream.CopyTo), [typeof(Stream)])!;
+
+    private static MethodInfo Method(string name) => typeof(StackFrameFormatterTests).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)!;
+
+    // <Outer>b__0_3 (a lambda in <>c) or <Outer>b__3 (in a display class): the compiler's ordinal of the lambda in its method.
+    private static string LambdaOrdinal(MethodInfo lambda) => lambda.Name[(lambda.Name.LastIndexOf('_') + 1)..];
 
     private static MethodInfo StateMachineMoveNext(string method)
     {
