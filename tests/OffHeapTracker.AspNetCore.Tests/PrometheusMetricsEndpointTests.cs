@@ -16,7 +16,19 @@ namespace OffHeapTracker.AspNetCore.Tests;
 public sealed partial class PrometheusMetricsEndpointTests
 {
     /// <summary>The README's leak query, run against the real server so a typo in it fails here.</summary>
-    internal const string ReadmeLeakQuery = "deriv(sum by (offheaptracker_pool_name) (offheaptracker_pool_in_use_bytes)[10m:]) > 0";
+    internal const string ReadmeLeakQuery = "deriv(offheaptracker_pool_in_use_bytes{offheaptracker_buffer_type=\"normal\"}[30m]) > 0";
+
+    [Fact]
+    public void Readme_QuotesTheLeakQuery_AndTheNamesThisEndpointWrites()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "README.md"));
+        Assert.Contains("```promql\n" + ReadmeLeakQuery + "\n```", readme, StringComparison.Ordinal);
+        Assert.Contains("app.MapOffHeapTrackerMetrics();", readme, StringComparison.Ordinal);
+        foreach (string name in new[] { "offheaptracker_pool_in_use_bytes", "offheaptracker_leak_detected_total", "aspnetcore_memory_pool_rented_bytes_total" })
+        {
+            Assert.Contains(name, readme, StringComparison.Ordinal);
+        }
+    }
 
     [Fact]
     public async Task Metrics_AreTheTextFormat_PromtoolAccepts_WithOneSeriesPerPool()
