@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -159,7 +160,9 @@ internal sealed class BufferMonitorEndpoints
             json.WriteStartArray("pools");
             foreach (DirectBufferPool pool in DirectBufferPool.GetLivePools())
             {
-                json.WriteRawValue(BufferReportFormatter.ToJson(pool.GetStatistics()));
+                // The statistics carry the pool's name, which Kestrel's pools share ("kestrel"); the id tells them apart.
+                string statistics = BufferReportFormatter.ToJson(pool.GetStatistics());
+                json.WriteRawValue(string.Create(CultureInfo.InvariantCulture, $"{{\"id\":{pool.Id},{statistics.AsSpan(1)}"));
             }
 
             json.WriteEndArray();
@@ -174,7 +177,7 @@ internal sealed class BufferMonitorEndpoints
     {
         long since = long.MinValue;
         string? text = context.Request.Query["since"];
-        if (text is not null && !long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out since))
+        if (text is not null && !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out since))
         {
             return Problems.For(StatusCodes.Status400BadRequest, "Bad query value", "since", "since must be a Unix time in milliseconds, a whole number from 0.");
         }
