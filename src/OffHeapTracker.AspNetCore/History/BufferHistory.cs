@@ -114,11 +114,13 @@ internal sealed partial class BufferHistory : IDisposable
 
         try
         {
-            // Read before the switch, so a sample that started before a NoteSwitch is known to be stale (see below).
+            // Sites count every record, young ones too: a one-second floor would show a flat workload rented at
+            // once as growing for its first second, while its buffers crossed the floor.
+            // The time is read before the switch, so a sample that started before a NoteSwitch is known to be stale (see below).
             long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
             ResidentBufferMonitor monitor = _monitor();
             bool enabled = monitor.IsEnabled;
-            IReadOnlyList<LeakSite> sites = enabled ? monitor.GetLeakSites(ResidentBufferMonitor.DefaultMinAge, type: null, TopSites) : [];
+            IReadOnlyList<LeakSite> sites = enabled ? monitor.GetLeakSites(TimeSpan.Zero, type: null, TopSites) : [];
             OldNormalSample? old = enabled ? OldNormal(monitor) : null;
             var siteSamples = new SiteSample[sites.Count];
             for (int i = 0; i < sites.Count; i++)
