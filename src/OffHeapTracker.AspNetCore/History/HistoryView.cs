@@ -172,6 +172,9 @@ internal sealed class HistoryView(
         json.WriteNumber("points", growth.Points);
         json.WriteNumber("growth_bytes", growth.GrowthBytes);
         json.WriteNumber("growth_bytes_per_minute", Math.Round(growth.BytesPerMinute, 1));
+        json.WriteNumber("recent_growth_bytes", growth.RecentBytes);
+        json.WriteNumber("recent_seconds", Math.Round(growth.RecentMinutes * 60, 1));
+        json.WriteNumber("recent_bytes_per_minute", Math.Round(growth.RecentBytesPerMinute, 1));
         json.WriteBoolean("growing", growth.OnlyGrows);
         json.WriteEndObject();
     }

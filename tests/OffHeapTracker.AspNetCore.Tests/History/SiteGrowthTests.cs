@@ -38,6 +38,19 @@ public sealed class SiteGrowthTests
     }
 
     [Fact]
+    public void Recent_ReadsTheLaterHalf_SoAWorkloadThatFilledUpOnceReadsFlat()
+    {
+        SiteGrowth filled = SiteGrowth.Of(Samples([400_000, 1_048_576, 1_048_576, 1_048_576, 1_048_576]), 0, Key);
+        Assert.False(filled.OnlyGrows);
+        Assert.Equal(648_576, filled.GrowthBytes);
+        Assert.Equal(0, filled.RecentBytes);
+
+        SiteGrowth leak = SiteGrowth.Of(Samples([4096, 8192, 12288, 16384, 20480]), 0, Key);
+        Assert.Equal(8192, leak.RecentBytes);
+        Assert.Equal(10 / 60.0, leak.RecentMinutes, 6);
+    }
+
+    [Fact]
     public void SiteKey_IsStableAndTellsStacksApart()
     {
         Assert.Equal(SiteKey.Of("at A.B()\nat C.D()"), SiteKey.Of("at A.B()\nat C.D()"));
