@@ -47,4 +47,17 @@ public sealed class BufferMonitorEndpointOptions
     /// <summary>Gets or sets the authorization policy every endpoint requires (the same as chaining <c>.RequireAuthorization(policy)</c>).</summary>
     /// <value>The default is null: no authorization, only the host check. Set it in production.</value>
     public string? AuthorizationPolicy { get; set; }
+
+    /// <summary>Gets or sets how often the endpoints' history (<c>GET {prefix}/history</c>, the dashboard's chart and site growth) takes a sample.</summary>
+    /// <value>The default is 5 seconds; from 1 second to 5 minutes.</value>
+    /// <remarks>
+    /// Each sample reads every live pool's statistics and, while the monitor is on, walks its records twice (the top
+    /// sites, and the old <see cref="OffHeapTracker.BufferType.Normal"/> buffers): at the default interval and the
+    /// default record limit that is a few milliseconds every five seconds on one thread pool thread.
+    /// </remarks>
+    public TimeSpan HistoryInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets or sets how far back the history reaches; older samples are dropped.</summary>
+    /// <value>The default is one hour. The ring holds <c>HistoryLength / HistoryInterval</c> samples, at most 10,000.</value>
+    public TimeSpan HistoryLength { get; set; } = TimeSpan.FromHours(1);
 }

@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.Extensions.DependencyInjection;
+using OffHeapTracker.AspNetCore.History;
 using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.AspNetCore;
@@ -39,9 +41,10 @@ internal sealed class BufferMonitorEndpoints
     private readonly int _maxReports;
     private readonly SemaphoreSlim _reportSlots;
 
-    /// <summary>Takes options already checked by <c>MapBufferMonitor</c>, and the host list read from them.</summary>
-    public BufferMonitorEndpoints(BufferMonitorEndpointOptions options, HostAllowList hosts)
+    /// <summary>Takes options already checked by <c>MapBufferMonitor</c>, the host list read from them, and the history they sample into.</summary>
+    public BufferMonitorEndpoints(BufferMonitorEndpointOptions options, HostAllowList hosts, BufferHistory history)
     {
+        History = history;
         Debug.Assert(options.MaxConcurrentReports is >= 1 and <= 64, "MapBufferMonitor checks MaxConcurrentReports.");
         _hosts = hosts;
         IncludeInOpenApi = options.IncludeInOpenApi;
@@ -58,6 +61,9 @@ internal sealed class BufferMonitorEndpoints
             (stream, rows, cancellationToken) => BufferReportFormatter.WriteJsonAsync(stream, rows, includeAddresses, cancellationToken),
             BufferReportFormatter.WriteVerticalAsync);
     }
+
+    /// <summary>Gets the history <c>/history</c> serves, sampled from when the host starts until it stops.</summary>
+    public BufferHistory History { get; }
 
     /// <summary>Gets a value indicating whether the endpoints appear in ApiExplorer and OpenAPI documents.</summary>
     public bool IncludeInOpenApi { get; }
@@ -154,7 +160,9 @@ internal sealed class BufferMonitorEndpoints
             json.WriteStartArray("pools");
             foreach (DirectBufferPool pool in DirectBufferPool.GetLivePools())
             {
-                json.WriteRawValue(BufferReportFormatter.ToJson(pool.GetStatistics()));
+                // The statistics carry the pool's name, which Kestrel's pools share ("kestrel"); the id tells them apart.
+                string statistics = BufferReportFormatter.ToJson(pool.GetStatistics());
+                json.WriteRawValue(string.Create(CultureInfo.InvariantCulture, $"{{\"id\":{pool.Id},{statistics.AsSpan(1)}"));
             }
 
             json.WriteEndArray();
@@ -164,7 +172,27 @@ internal sealed class BufferMonitorEndpoints
         return Json(Encoding.UTF8.GetString(buffer.ToArray()));
     }
 
-    public static IResult Switch(HttpContext context, bool enable)
+    /// <summary><c>GET /history</c>: the sampled history (or, with <c>since</c>, its samples after that Unix time in milliseconds) and the latest sites with their growth; O(samples), no slot needed.</summary>
+    public IResult HistoryJson(HttpContext context)
+    {
+        long since = long.MinValue;
+        string? text = context.Request.Query["since"];
+        if (text is not null && !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out since))
+        {
+            return Problems.For(StatusCodes.Status400BadRequest, "Bad query value", "since", "since must be a Unix time in milliseconds, a whole number from 0.");
+        }
+
+        HistoryView view = History.Read(since);
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            view.Write(json, History);
+        }
+
+        return Results.Bytes(buffer.ToArray(), "application/json; charset=utf-8");
+    }
+
+    public IResult Switch(HttpContext context, bool enable)
     {
         string header = BufferMonitorEndpointRouteBuilderExtensions.ActionHeader;
         if (context.Request.Headers[header] != "1")
@@ -185,6 +213,8 @@ internal sealed class BufferMonitorEndpoints
         {
             monitor.Disable();
         }
+
+        History.NoteSwitch(enable);
 
         return Json($$"""{"enabled":{{(monitor.IsEnabled ? "true" : "false")}}}""");
     }

@@ -22,6 +22,7 @@ public sealed class BufferMonitorEndpointRouteBuilderExtensionsTests
         Assert.Equal(
             [
                 "GET /ops/",
+                "GET /ops/history",
                 "GET /ops/resident",
                 "GET /ops/sites",
                 "GET /ops/stats",
@@ -39,7 +40,7 @@ public sealed class BufferMonitorEndpointRouteBuilderExtensionsTests
         app.MapBufferMonitor(o => o.IncludeAddresses = true, "/other").RequireAuthorization("other");
 
         List<(string Pattern, string[] Methods, string? Policy)> mapped = Mapped(app);
-        Assert.Equal(12, mapped.Count);
+        Assert.Equal(14, mapped.Count);
         Assert.All(mapped, e => Assert.Equal(e.Pattern.StartsWith("/other/", StringComparison.Ordinal) ? "other" : "ops", e.Policy));
     }
 
@@ -51,7 +52,7 @@ public sealed class BufferMonitorEndpointRouteBuilderExtensionsTests
         app.MapBufferMonitor(o => o.IncludeInOpenApi = true, "/shown");
 
         List<RouteEndpoint> endpoints = [.. ((IEndpointRouteBuilder)app).DataSources.SelectMany(s => s.Endpoints).OfType<RouteEndpoint>()];
-        Assert.Equal(12, endpoints.Count);
+        Assert.Equal(14, endpoints.Count);
         Assert.All(endpoints, e =>
         {
             bool shown = e.RoutePattern.RawText!.StartsWith("/shown", StringComparison.Ordinal);
