@@ -93,7 +93,8 @@ public sealed class ResidentTableTests
         const int PerWriter = 200_000;
         using var stop = new CancellationTokenSource();
         long walked = 0;
-        var reader = Task.Run(() =>
+        // A thread of its own: on a busy machine a thread-pool task may not start before the writers finish.
+        var reader = Task.Factory.StartNew(() =>
         {
             while (!stop.IsCancellationRequested)
             {
@@ -103,10 +104,10 @@ public sealed class ResidentTableTests
                     Assert.Equal(Size(id) * 2, record.ActualSize);
                     Assert.Equal(id, record.Timestamp);
                     Assert.Equal(id.ToString(System.Globalization.CultureInfo.InvariantCulture), record.Context);
-                    walked++;
+                    Interlocked.Increment(ref walked);
                 }
             }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
         Parallel.For(0, Writers, writer =>
         {
@@ -123,6 +124,8 @@ public sealed class ResidentTableTests
                 }
             }
 
+            // Records stay out until the reader has walked some (bounded): otherwise the test could prove nothing.
+            SpinWait.SpinUntil(() => Interlocked.Read(ref walked) > 0, TimeSpan.FromSeconds(30));
             while (held.TryDequeue(out (long Id, long Token) last))
             {
                 Assert.True(table.TryRemove(last.Id, last.Token));
