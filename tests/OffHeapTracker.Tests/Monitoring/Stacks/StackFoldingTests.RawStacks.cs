@@ -22,7 +22,9 @@ public sealed partial class StackFoldingTests
             Assert.StartsWith($"{Here}.Leak(DirectBufferPool)\n{Here}.<HandleAsync>d__", raw, StringComparison.Ordinal);
             Assert.Contains(".MoveNext()", raw, StringComparison.Ordinal);
         });
-        Assert.Single(site.RawStackTraces, raw => raw.Contains($"AsyncMethodBuilderCore.Start(TStateMachine&)\n{Here}.HandleAsync(Task, DirectBufferPool, List<DirectBuffer>)\n", StringComparison.Ordinal));
+        // A path that started synchronously: its raw stack goes through the builder's Start (the frame after it,
+        // HandleAsync's stub, may be inlined once the code tiers up, so it is not asserted).
+        Assert.Contains(site.RawStackTraces, raw => raw.Contains("AsyncMethodBuilderCore.Start(TStateMachine&)\n", StringComparison.Ordinal));
         Assert.Single(site.RawStackTraces, raw => raw.Contains($"{Here}.Complete(TaskCompletionSource)", StringComparison.Ordinal));
         Assert.Equal(3, site.RawStackTraces.Distinct().Count());
         kept.ForEach(buffer => buffer.Dispose());
