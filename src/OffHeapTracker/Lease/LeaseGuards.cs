@@ -16,7 +16,11 @@ internal static class LeaseGuards
 
     private const int SharedCapacity = 4096;
 
-    private static readonly DefaultObjectPool<LeaseGuard> s_shared = new(new Policy(), SharedCapacity);
+    private static DefaultObjectPool<LeaseGuard> s_shared = NewShared();
+
+    /// <summary>Tests only: forgets every guard in the shared overflow (a FIFO that earlier tests may have filled), so a test sees its own guards move.</summary>
+    /// <remarks>Dropping idle guards loses nothing: no lease refers to them, and a rent with none at hand makes one.</remarks>
+    internal static void ForgetSharedGuards() => Volatile.Write(ref s_shared, NewShared());
 
     /// <summary>Takes an idle guard whose finalizer has not run.</summary>
     public static LeaseGuard Rent(ThreadRoot thread)
@@ -70,6 +74,8 @@ internal static class LeaseGuards
         Debug.Assert(local[thread.GuardCount] is null, "a free stack slot holds nothing");
         local[thread.GuardCount++] = guard;
     }
+
+    private static DefaultObjectPool<LeaseGuard> NewShared() => new(new Policy(), SharedCapacity);
 
     private sealed class Policy : PooledObjectPolicy<LeaseGuard>
     {

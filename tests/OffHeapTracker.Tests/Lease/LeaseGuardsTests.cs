@@ -5,6 +5,7 @@ using OffHeapTracker.Tests.Support;
 
 namespace OffHeapTracker.Tests.Lease;
 
+[Collection(ProcessWideState.Name)] // One test resets the guards' shared overflow, which every test's leases use.
 public sealed class LeaseGuardsTests
 {
     [Fact]
@@ -87,6 +88,8 @@ public sealed class LeaseGuardsTests
     [Fact]
     public void GuardsMoveBetweenThreads_ThatRentOnOneAndReturnOnAnother()
     {
+        // The shared overflow is a FIFO shared by every test: guards other tests left there would be lent first.
+        LeaseGuards.ForgetSharedGuards();
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
         using var pool = Pools.Create(monitor);
         DirectBuffer[] leases = FreshThread.Run(() => Enumerable.Range(0, 200).Select(_ => pool.Rent(4096)).ToArray());
