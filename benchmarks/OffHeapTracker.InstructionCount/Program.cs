@@ -12,12 +12,24 @@ using OffHeapTracker.Monitoring;
 //
 // (total instructions of the second run - the first) / N = instructions per rent+dispose, start-up excluded.
 int n = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
-using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "ic", Monitor = new ResidentBufferMonitor() });
+
+// A second argument picks the mode: "off" (the default: the monitor is off), "none" (on, records without
+// stacks), "budgeted" (on, the default stack policy).
+string mode = args.Length > 1 ? args[1] : "off";
+var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions
+{
+    Stacks = mode == "budgeted" ? StackPolicy.Budgeted : StackPolicy.None,
+});
+using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "ic", Monitor = monitor });
+if (mode != "off")
+{
+    monitor.Enable();
+}
 
 // One pair outside the loop in both runs, so slab growth, the thread state and JIT are paid by N=0 too.
 Loop(pool, 1);
 Loop(pool, n);
-Console.WriteLine($"{n} rent+dispose pairs, outstanding {pool.OutstandingCount}");
+Console.WriteLine($"{n} rent+dispose pairs ({mode}), outstanding {pool.OutstandingCount}");
 
 [MethodImpl(MethodImplOptions.NoInlining)]
 static void Loop(DirectBufferPool pool, int count)

@@ -32,6 +32,26 @@ public sealed partial class ResidentBufferMonitorTests
     }
 
     [Fact]
+    public void OnTheSystemClock_RecordsAreStampedCoarsely_NeverYoungerThanTheyAre_AndAtMostAPeriodOlder()
+    {
+        // With the system clock the record path stamps from the coarse clock (no clock_gettime per rent). Ages must
+        // stay in Stopwatch units on the monitor's own scale: never negative, never understated, and off by
+        // about one coarse period (bounded generously here for a loaded machine).
+        var monitor = new ResidentBufferMonitor();
+        monitor.Enable();
+        using var pool = Pools.Create(monitor);
+
+        long before = System.Diagnostics.Stopwatch.GetTimestamp();
+        using DirectBuffer lease = pool.Rent(100);
+        ResidentBuffer record = Assert.Single(monitor.GetResident(TimeSpan.Zero));
+        double trueAge = System.Diagnostics.Stopwatch.GetElapsedTime(before).TotalSeconds;
+
+        Assert.Equal(lease.Id, record.Id);
+        Assert.InRange(record.AliveSeconds, trueAge, trueAge + 2.0);
+        Assert.InRange(record.AllocateTime, DateTimeOffset.UtcNow.AddSeconds(-3), DateTimeOffset.UtcNow.AddSeconds(1));
+    }
+
+    [Fact]
     public void YoungRecords_AreHiddenByDefault_AndShownWithMinAgeZero()
     {
         ResidentBufferMonitor monitor = Pools.EnabledMonitor(_time);
