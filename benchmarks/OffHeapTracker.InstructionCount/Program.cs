@@ -14,8 +14,17 @@ using OffHeapTracker.Monitoring;
 int n = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
 
 // A second argument picks the mode: "off" (the default: the monitor is off), "none" (on, records without
-// stacks), "budgeted" (on, the default stack policy).
+// stacks), "budgeted" (on, the default stack policy); "arraypool" and "shared" measure the baselines instead
+// (ArrayPool<byte>.Shared Rent+Return, MemoryPool<byte>.Shared Rent+Dispose).
 string mode = args.Length > 1 ? args[1] : "off";
+if (mode is "arraypool" or "shared")
+{
+    Baseline(mode, 1);
+    Baseline(mode, n);
+    Console.WriteLine($"{n} rent+dispose pairs ({mode})");
+    return;
+}
+
 var monitor = new ResidentBufferMonitor(new ResidentBufferMonitorOptions
 {
     Stacks = mode == "budgeted" ? StackPolicy.Budgeted : StackPolicy.None,
@@ -30,6 +39,26 @@ if (mode != "off")
 Loop(pool, 1);
 Loop(pool, n);
 Console.WriteLine($"{n} rent+dispose pairs ({mode}), outstanding {pool.OutstandingCount}");
+
+[MethodImpl(MethodImplOptions.NoInlining)]
+static void Baseline(string mode, int count)
+{
+    if (mode == "arraypool")
+    {
+        for (int i = 0; i < count; i++)
+        {
+            byte[] array = System.Buffers.ArrayPool<byte>.Shared.Rent(4096);
+            System.Buffers.ArrayPool<byte>.Shared.Return(array);
+        }
+
+        return;
+    }
+
+    for (int i = 0; i < count; i++)
+    {
+        System.Buffers.MemoryPool<byte>.Shared.Rent(4096).Dispose();
+    }
+}
 
 [MethodImpl(MethodImplOptions.NoInlining)]
 static void Loop(DirectBufferPool pool, int count)

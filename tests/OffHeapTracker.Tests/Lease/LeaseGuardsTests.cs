@@ -110,6 +110,51 @@ public sealed class LeaseGuardsTests
         Assert.True(reused > 0, "no guard returned on one thread was ever lent on another");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AGuardFinalizedWhileIdle_ThatSlippedPastTheSpentCheck_StillCatchesItsDroppedLease_OnceRearmed(bool rearm)
+    {
+        // The window RearmIfSpent closes: a guard is handed out (not yet spent), then its finalizer runs while it
+        // guards nothing (possible only before the finalizer thread is known), so the runtime no longer tracks it
+        // and the lease it then guards would be dropped without a report. Put a rented lease's guard in exactly
+        // that state: spent, and no longer registered for finalization.
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        var leaks = new List<long>();
+        monitor.LeakDetected += (_, leak) =>
+        {
+            lock (leaks)
+            {
+                leaks.Add(leak.Id);
+            }
+        };
+        using var pool = Pools.Create(monitor);
+
+        long id = FreshThread.Run(() => RentWithASpentGuard(pool, rearm));
+        Gc.CollectAndFinalize();
+
+        // Without the re-arm the lease is lost silently: that is what a Rent that forgot RearmIfSpent would do.
+        Assert.Equal(rearm ? [id] : [], leaks);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static long RentWithASpentGuard(DirectBufferPool pool, bool rearm)
+    {
+        DirectBuffer lease = pool.Rent(4096);
+        LeaseGuard guard = lease.SafetyNet!;
+#pragma warning disable CA1816 // Its finalizer "ran" while idle: the runtime forgot it.
+        GC.SuppressFinalize(guard);
+#pragma warning restore CA1816
+        typeof(LeaseGuard).GetField("_finalized", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(guard, 1);
+        Assert.True(guard.IsSpent);
+        if (rearm)
+        {
+            guard.RearmIfSpent();
+        }
+
+        return lease.Id;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long DropALease(DirectBufferPool pool) => pool.Rent(4096).Id;
 
