@@ -24,6 +24,9 @@ internal sealed partial class BufferTracker
 
     private readonly IBufferMonitor _monitor;
 
+    // The same object as _monitor when it is ours (sealed, its IsEnabled cannot throw): no interface call per rent.
+    private readonly ResidentBufferMonitor? _resident;
+
     // Read once, when the pool is created (IBufferMonitor documents both as fixed): two interface calls fewer per rent.
     private readonly StackCapture? _capture;
     private readonly TimeProvider _monitorClock;
@@ -48,6 +51,7 @@ internal sealed partial class BufferTracker
     public BufferTracker(IBufferMonitor monitor, string poolName, int poolId, ILogger logger, TimeProvider warningClock)
     {
         _monitor = monitor;
+        _resident = monitor as ResidentBufferMonitor;
         _logger = logger;
         _poolName = poolName;
         try
@@ -81,7 +85,12 @@ internal sealed partial class BufferTracker
     public long LeakedCount => Volatile.Read(ref _leakedCount);
 
     /// <summary>Reads the monitor's switch, once per rent; a monitor that throws counts as off, so <c>Rent</c> never throws for it.</summary>
-    public bool IsMonitorEnabled()
+    /// <remarks>Our own monitor's switch is one field read, inlined into <c>Rent</c>; any other monitor is asked through its interface.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsMonitorEnabled() => _resident is { } resident ? resident.IsEnabled : IsCustomMonitorEnabled();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool IsCustomMonitorEnabled()
     {
         try
         {
