@@ -64,4 +64,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 15, EventName = "AutoSwitchFailed", Level = LogLevel.Error,
         Message = "The monitor's automatic switch could not evaluate its rules; it tries again at the next check.")]
     public static partial void AutoSwitchFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 16, EventName = "SiteHistoryFailed", Level = LogLevel.Error,
+        Message = "The buffer monitor could not sample its sites for the growth history; the sample is skipped and the next one tries again (logged once per switch-on, {Failures} failures in total).")]
+    public static partial void SiteHistoryFailed(ILogger logger, Exception exception, long failures);
 }

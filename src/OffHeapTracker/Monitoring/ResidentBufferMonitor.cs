@@ -21,8 +21,13 @@ namespace OffHeapTracker.Monitoring;
 /// <see cref="ResidentBufferMonitorOptions.MaxStacks"/>; buffers beyond those bounds are counted in
 /// <see cref="DroppedRecords"/>, never recorded.
 /// </para>
+/// <para>
+/// While it is on, it samples its largest sites on a timer into a bounded history, from which
+/// <see cref="GetLeakSites"/> reads each site's growth (see <see cref="SampleSites"/>). The timer holds the monitor
+/// weakly: a monitor no one references is collected, enabled or not.
+/// </para>
 /// </remarks>
-public sealed class ResidentBufferMonitor : IBufferMonitor
+public sealed partial class ResidentBufferMonitor : IBufferMonitor
 {
     /// <summary>The default minimum age of <see cref="GetResident"/>: buffers younger than 1 s are usually about to come back.</summary>
     public static readonly TimeSpan DefaultMinAge = TimeSpan.FromSeconds(1);
@@ -52,9 +57,14 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
     /// <summary>Initializes a new, disabled monitor.</summary>
     /// <param name="options">The settings; null for the defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// <see cref="ResidentBufferMonitorOptions.SiteHistoryLength"/> spans fewer than 2 or more than
+    /// <see cref="ResidentBufferMonitorOptions.MaxSiteHistorySamples"/> - 1 <see cref="ResidentBufferMonitorOptions.SiteHistoryInterval"/>s.
+    /// </exception>
     public ResidentBufferMonitor(ResidentBufferMonitorOptions? options = null)
     {
         options ??= new ResidentBufferMonitorOptions();
+        (_siteHistoryInterval, _siteHistoryLength, _siteHistoryTopSites, _siteHistoryCapacity) = CheckSiteHistory(options);
         _time = options.TimeProvider;
         _query = new ResidentQuery(_time, _time.GetTimestamp(), _time.GetUtcNow());
         _maxRecords = options.MaxRecords;
@@ -155,7 +165,9 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
             _fullWarned = 0;
             _enabledAt = _time.GetUtcNow();
             Volatile.Write(ref _enabledReason, reason);
-            Volatile.Write(ref _table, new ResidentTable(_maxRecords));
+            var table = new ResidentTable(_maxRecords);
+            StartSiteHistoryUnsynchronized(table);
+            Volatile.Write(ref _table, table);
         }
 
         Log.MonitorEnabled(_logger, _stacksDescription, _stackTraceDepth, _recordPool, _maxRecords);
@@ -167,7 +179,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         return true;
     }
 
-    /// <summary>Stops recording and drops every record. Does nothing if already disabled.</summary>
+    /// <summary>Stops recording and drops every record and the site history. Does nothing if already disabled.</summary>
     /// <remarks>
     /// Unlike dble, which clears its map and then flips its flag (so a rent in between leaves a record behind),
     /// the switch and the table are one field here: Disable drops the table, and a rent that raced with it
@@ -185,6 +197,7 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
 
             dropped = Interlocked.Exchange(ref _table, null)!;
             Volatile.Write(ref _enabledReason, null);
+            StopSiteHistoryUnsynchronized();
         }
 
         Log.MonitorDisabled(_logger, dropped.Count);
@@ -224,11 +237,15 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         return ExplainIfEmpty(_query.Oldest(CurrentTable, threshold, only, poolId: null, limit), threshold, only);
     }
 
-    /// <summary>Groups the buffers still out by allocation stack, biggest holders first: which code holds the most.</summary>
+    /// <summary>Groups the buffers still out by allocation stack, sites that only grow first, then biggest holders: which code holds the most.</summary>
     /// <param name="minAge">The youngest age counted; null for <see cref="DefaultMinAge"/> (1 s).</param>
     /// <param name="type">Only buffers of this type; null for both.</param>
     /// <param name="top">The most sites returned, from 1 to 10,000.</param>
-    /// <returns>Sites sorted by <see cref="LeakSite.TotalBytes"/>, largest first.</returns>
+    /// <returns>
+    /// Sites that are leak suspects (<see cref="LeakSite.IsSuspect"/>: they only grew over the recent history) first,
+    /// then the rest; within each, sorted by <see cref="LeakSite.EstimatedBytes"/>, largest first. Each site carries
+    /// its <see cref="LeakSite.Growth"/> when the history holds samples of it.
+    /// </returns>
     /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
     /// <remarks>
     /// Walks the records once and keeps one tally per distinct stack (at most
@@ -241,7 +258,8 @@ public sealed class ResidentBufferMonitor : IBufferMonitor
         TimeSpan threshold = CheckMinAge(minAge);
         BufferType? only = CheckType(type);
         Guard.InRange(top, 1, 10_000, nameof(top));
-        return ExplainIfEmpty(_query.Sites(CurrentTable, threshold, only, top), threshold, only);
+        ResidentTable table = CurrentTable;
+        return ExplainIfEmpty(_query.Sites(table, threshold, only, top, SiteGrowths(table)), threshold, only);
     }
 
     /// <summary>Says why <see cref="GetResident"/> or <see cref="GetLeakSites"/>, asked with the same arguments, would come out empty.</summary>

@@ -9,6 +9,13 @@ public sealed class ResidentBufferMonitorOptions
     /// <summary>The largest <see cref="StackTraceDepth"/>.</summary>
     public const int MaxStackTraceDepth = 256;
 
+    /// <summary>The most samples a site history may hold: <see cref="SiteHistoryLength"/> may span at most this many <see cref="SiteHistoryInterval"/>s.</summary>
+    /// <remarks>With <see cref="MaxSiteHistoryTopSites"/> sites a sample, the history then holds about a million entries (some 24 MiB): the worst a setting can cost.</remarks>
+    public const int MaxSiteHistorySamples = 4096;
+
+    /// <summary>The largest <see cref="SiteHistoryTopSites"/>.</summary>
+    public const int MaxSiteHistoryTopSites = 256;
+
     private int _stackTraceDepth = 16;
     private int _stackTraceSampling = 1;
     private StackPolicy _stacks = StackPolicy.Budgeted;
@@ -17,6 +24,9 @@ public sealed class ResidentBufferMonitorOptions
     private int _maxStacks = 65_536;
     private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
     private TimeProvider _timeProvider = TimeProvider.System;
+    private TimeSpan _siteHistoryInterval = TimeSpan.FromSeconds(10);
+    private TimeSpan _siteHistoryLength = TimeSpan.FromMinutes(10);
+    private int _siteHistoryTopSites = 64;
 
     /// <summary>Gets or sets how many frames of each allocation stack are kept, counted from the caller of <c>Rent</c>. Zero captures no stacks.</summary>
     /// <value>The default is 16.</value>
@@ -113,6 +123,51 @@ public sealed class ResidentBufferMonitorOptions
         {
             Guard.InRange(value, 1, int.MaxValue, nameof(MaxStacks));
             _maxStacks = value;
+        }
+    }
+
+    /// <summary>Gets or sets how often, while the monitor is on, the bytes and buffers of its largest sites are sampled into the history that <see cref="LeakSite.Growth"/> is read from.</summary>
+    /// <value>The default is 10 seconds.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not between 1 second and 1 hour.</exception>
+    /// <remarks>Each sample walks the monitor's table once, as <see cref="ResidentBufferMonitor.GetLeakSites"/> does, on a timer thread; rents and returns are not slowed.</remarks>
+    public TimeSpan SiteHistoryInterval
+    {
+        get => _siteHistoryInterval;
+        set
+        {
+            Guard.InRange(value, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1), nameof(SiteHistoryInterval));
+            _siteHistoryInterval = value;
+        }
+    }
+
+    /// <summary>Gets or sets how far back the site history reaches: a site's growth is read from the samples of this last stretch.</summary>
+    /// <value>The default is 10 minutes (61 samples at the default interval).</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not between 2 seconds and 7 days.</exception>
+    /// <remarks>
+    /// The monitor keeps <c>SiteHistoryLength / SiteHistoryInterval + 1</c> samples, which must be between 3 (a
+    /// verdict of growth needs three points) and <see cref="MaxSiteHistorySamples"/>; the monitor's constructor
+    /// checks it.
+    /// </remarks>
+    public TimeSpan SiteHistoryLength
+    {
+        get => _siteHistoryLength;
+        set
+        {
+            Guard.InRange(value, TimeSpan.FromSeconds(2), TimeSpan.FromDays(7), nameof(SiteHistoryLength));
+            _siteHistoryLength = value;
+        }
+    }
+
+    /// <summary>Gets or sets how many sites each history sample follows, the largest by estimated bytes. Zero keeps no history (no timer, no <see cref="LeakSite.Growth"/>).</summary>
+    /// <value>The default is 64: enough to hold a slow leak that is not yet among the largest, at a few kilobytes a sample.</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not between 0 and 256.</exception>
+    public int SiteHistoryTopSites
+    {
+        get => _siteHistoryTopSites;
+        set
+        {
+            Guard.InRange(value, 0, MaxSiteHistoryTopSites, nameof(SiteHistoryTopSites));
+            _siteHistoryTopSites = value;
         }
     }
 

@@ -124,7 +124,7 @@ public static partial class BufferReportFormatter
         return text.ToString();
     }
 
-    /// <summary>Writes leak sites for a person to read: per site, its bytes, buffers, types and ages, then its frames; optionally the stacks as captured.</summary>
+    /// <summary>Writes leak sites for a person to read: per site, its bytes, buffers, types and ages, a <c>suspect:</c> line with its growth when it only grows, then its frames; optionally the stacks as captured.</summary>
     /// <param name="sites">The sites, as <see cref="ResidentBufferMonitor.GetLeakSites"/> returns them.</param>
     /// <param name="includeRawStacks">True to add, under each site, the stacks folded into it as captured (<see cref="LeakSite.RawStackTraces"/>).</param>
     /// <returns>The text; for an <see cref="EmptyReport{T}"/>, one line that says why it is empty.</returns>
@@ -179,6 +179,11 @@ public static partial class BufferReportFormatter
             .AppendJoin('/', site.BufferTypes.Select(static t => t == BufferType.Pool ? "POOL" : "NORMAL"))
             .Append("), oldest ").Append(site.OldestAgeSeconds.ToString("0.0", CultureInfo.InvariantCulture))
             .Append(" s, newest ").Append(site.NewestAgeSeconds.ToString("0.0", CultureInfo.InvariantCulture)).Append(" s\n");
+        if (site.IsSuspect)
+        {
+            AppendSuspect(text, site.Growth!);
+        }
+
         AppendIndentedFrames(text, site.StackTrace, "    at ");
         if (includeRawStacks)
         {
@@ -191,6 +196,27 @@ public static partial class BufferReportFormatter
 
         text.Append('\n');
     }
+
+    /// <summary>The line under a suspect site's header: <c>  suspect: +1.5 MiB over 4 min, only growing (+384 KiB/min)</c>.</summary>
+    private static void AppendSuspect(StringBuilder text, LeakSiteGrowth growth)
+    {
+        text.Append("  suspect: ").Append(growth.GrowthBytes >= 0 ? "+" : "-").Append(FormatBytes(Math.Abs(growth.GrowthBytes)))
+            .Append(" over ").Append(FormatSpan(growth.Span)).Append(", only growing (")
+            .Append(growth.BytesPerMinute >= 0 ? "+" : "-").Append(FormatBytes((long)Math.Abs(growth.BytesPerMinute))).Append("/min)\n");
+    }
+
+    private static string FormatBytes(long bytes) => bytes switch
+    {
+        < 1024 => bytes.ToString(CultureInfo.InvariantCulture) + " B",
+        < 1024 * 1024 => (bytes / 1024.0).ToString("0.#", CultureInfo.InvariantCulture) + " KiB",
+        < 1024L * 1024 * 1024 => (bytes / (1024.0 * 1024)).ToString("0.#", CultureInfo.InvariantCulture) + " MiB",
+        _ => (bytes / (1024.0 * 1024 * 1024)).ToString("0.#", CultureInfo.InvariantCulture) + " GiB",
+    };
+
+    private static string FormatSpan(TimeSpan span) =>
+        span.TotalSeconds < 90 ? span.TotalSeconds.ToString("0", CultureInfo.InvariantCulture) + " s"
+        : span.TotalHours < 2 ? span.TotalMinutes.ToString("0.#", CultureInfo.InvariantCulture) + " min"
+        : span.TotalHours.ToString("0.#", CultureInfo.InvariantCulture) + " h";
 
     private static void AppendIndentedFrames(StringBuilder text, string frames, string indent)
     {

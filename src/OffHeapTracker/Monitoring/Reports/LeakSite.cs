@@ -59,6 +59,20 @@ public sealed record LeakSite
     /// <summary>Gets the buffer types among them.</summary>
     public required IReadOnlyList<BufferType> BufferTypes { get; init; }
 
+    /// <summary>Gets how the site's bytes moved over the monitor's recent history, and whether they only grew; null when the history holds no sample of it.</summary>
+    /// <value>
+    /// Null for a site not sampled yet (the monitor samples its largest sites every
+    /// <see cref="ResidentBufferMonitorOptions.SiteHistoryInterval"/>), when the history is off
+    /// (<see cref="ResidentBufferMonitorOptions.SiteHistoryTopSites"/> is 0), and for sites built by hand. The JSON
+    /// leaves it out when null.
+    /// </value>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public LeakSiteGrowth? Growth { get; init; }
+
+    /// <summary>Gets a value indicating whether the site only grew over the monitor's recent history (<see cref="LeakSiteGrowth.OnlyGrows"/>): a leak suspect, listed ahead of sites that are merely big.</summary>
+    [JsonIgnore]
+    public bool IsSuspect => Growth is { OnlyGrows: true };
+
     /// <summary>Gets the ids of up to five of them, oldest first, to look up in <see cref="ResidentBufferMonitor.GetResident"/>.</summary>
     public required IReadOnlyList<long> SampleIds { get; init; }
 }
