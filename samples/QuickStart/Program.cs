@@ -63,6 +63,7 @@ void Serve(int first, int last)
     }
 }
 
+// README:runbook:begin
 // A minute is the usual threshold in production; this demo's buffers are a second old.
 static void PrintCensus(DirectBufferPool pool)
 {
@@ -79,6 +80,7 @@ static void PrintVerdict(IReadOnlyList<LeakSite> sites) =>
     Console.WriteLine(sites is EmptyReport<LeakSite> empty
         ? $"No leak sites ({empty.Reason.Cause}): {empty.Reason.Message}"
         : $"The code to fix, the top site's first frame: {sites[0].StackTrace.Split('\n')[0]}");
+// README:runbook:end
 
 static void Report(DirectBufferPool pool)
 {
