@@ -1,6 +1,9 @@
-// QuickStart: a pool of native buffers, the monitor switched on, and a small workload in which one code path
-// forgets to return its buffers. After a second, the monitor lists what is still out and who rented it.
-// Ctrl+C, SIGTERM or SIGQUIT during that second skips the report and still releases everything.
+// QuickStart: the leak runbook on a small workload in which one code path forgets to return its buffers.
+//   1. The monitor is off, as in production. The pool's age census still sees buffers that stay out, and the
+//      monitor's report is empty and says why.
+//   2. Switch the monitor on and let the workload go on. A second later the monitor lists what is still out, and
+//      its top leak site names the code to fix.
+// Ctrl+C, SIGTERM or SIGQUIT during a wait skips the rest and still releases everything.
 using System.Globalization;
 using OffHeapTracker;
 using OffHeapTracker.Monitoring;
@@ -9,27 +12,31 @@ using QuickStart;
 
 using var signals = new ShutdownSignals();
 var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "quickstart" });
-BufferMonitor.Enable();
 
 // Two client connections, each holding a read buffer for its whole life: resident by design (POOL).
 var alice = new Connection(pool, "conn 1 10.0.0.5:53122");
 var bob = new Connection(pool, "conn 2 10.0.0.9:40410");
 var service = new OrderService(pool);
 
-for (int request = 1; request <= 30; request++)
-{
-    Connection connection = request % 2 == 0 ? alice : bob;
-    using (BufferMonitor.BeginContext($"{connection.Name} GET /orders/{request}"))
-    {
-        service.Handle(request);
-    }
-}
-
-// Buffers younger than 1 s are hidden by default, as in dble: they are usually about to come back.
-Console.WriteLine("Waiting past the monitor's 1 s minimum age...");
+Serve(1, 30);
+Console.WriteLine("Waiting a second for the forgotten buffers to age...");
 if (!signals.Wait(TimeSpan.FromSeconds(1.2)))
 {
-    Report(pool);
+    // Step 1, with the monitor off: the census counts old NORMAL buffers, whoever rented them.
+    PrintCensus(pool);
+    PrintVerdict(BufferMonitor.GetLeakSites(type: BufferType.Normal));
+
+    // Step 2: switch the monitor on; it records what is rented from now on.
+    BufferMonitor.Enable();
+    Serve(31, 60);
+
+    // Buffers younger than 1 s are hidden by default, as in dble: they are usually about to come back.
+    Console.WriteLine();
+    Console.WriteLine("Monitor on. Waiting past the monitor's 1 s minimum age...");
+    if (!signals.Wait(TimeSpan.FromSeconds(1.2)))
+    {
+        Report(pool);
+    }
 }
 
 service.ReleaseCache();
@@ -44,16 +51,48 @@ if (signals.Received is not null)
 
 return clean ? 0 : 1;
 
+void Serve(int first, int last)
+{
+    for (int request = first; request <= last; request++)
+    {
+        Connection connection = request % 2 == 0 ? alice : bob;
+        using (BufferMonitor.BeginContext($"{connection.Name} GET /orders/{request}"))
+        {
+            service.Handle(request);
+        }
+    }
+}
+
+// README:runbook:begin
+// A minute is the usual threshold in production; this demo's buffers are a second old.
+static void PrintCensus(DirectBufferPool pool)
+{
+    BufferCensus census = pool.TakeCensus();
+    TimeSpan age = TimeSpan.FromSeconds(1);
+    Console.WriteLine(string.Create(
+        CultureInfo.InvariantCulture,
+        $"Census (pool.TakeCensus()): {census.CountOlderThan(age, BufferType.Normal)} NORMAL buffers out for more than {age.TotalSeconds} s, "
+        + $"{census.BytesOlderThan(age, BufferType.Normal):N0} bytes; the oldest {census.GetOldestAge(BufferType.Normal)?.TotalSeconds ?? 0:0.0} s."));
+}
+
+// The verdict: the top site's first frame is the code to fix; an empty report says why it is empty.
+static void PrintVerdict(IReadOnlyList<LeakSite> sites) =>
+    Console.WriteLine(sites is EmptyReport<LeakSite> empty
+        ? $"No leak sites ({empty.Reason.Cause}): {empty.Reason.Message}"
+        : $"The code to fix, the top site's first frame: {sites[0].StackTrace.Split('\n')[0]}");
+// README:runbook:end
+
 static void Report(DirectBufferPool pool)
 {
-    IReadOnlyList<ResidentBuffer> resident = BufferMonitor.GetResident();
     Console.WriteLine();
     Console.WriteLine("mysql> select * from dble_memory_resident \\G   -- or, here: BufferMonitor.GetResident()");
-    Console.Write(BufferReportFormatter.FormatVertical(resident));
+    Console.Write(BufferReportFormatter.FormatVertical(BufferMonitor.GetResident()));
 
-    int suspects = resident.Count(r => r.BufferType == BufferType.Normal);
     Console.WriteLine();
-    Console.WriteLine($"{suspects} NORMAL buffers have stayed out longer than 1 s: leak suspects. The POOL ones are the connections' read buffers.");
+    Console.WriteLine("Leak sites (BufferMonitor.GetLeakSites(type: BufferType.Normal)), biggest holders first:");
+    IReadOnlyList<LeakSite> sites = BufferMonitor.GetLeakSites(type: BufferType.Normal);
+    Console.Write(BufferReportFormatter.FormatSites(sites));
+    PrintVerdict(sites);
 
     DirectBufferPoolStatistics stats = pool.GetStatistics();
     Console.WriteLine();

@@ -44,6 +44,7 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
     private readonly Lazy<IBufferMonitor> _monitor;
     private readonly KestrelPoolMetrics _kestrelMetrics;
     private bool _disposed;
+    private bool _monitorIsShared;
 
     /// <summary>Initializes a new factory whose pools take their options from a callback, outside the options system.</summary>
     /// <param name="configure">Applied to the options of every pool created, after the name, logger and meter factory are set.</param>
@@ -116,6 +117,9 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
     /// the host's logger and meter factories.
     /// </remarks>
     public IBufferMonitor Monitor => _monitor.Value;
+
+    /// <summary>Gets a value indicating whether <see cref="Monitor"/> is <see cref="BufferMonitor.Shared"/>; resolves it.</summary>
+    internal bool MonitorIsShared => _monitor.Value is not null && _monitorIsShared;
 
     /// <summary>Gets a value indicating whether <see cref="Monitor"/> has been resolved.</summary>
     internal bool IsMonitorResolved => _monitor.IsValueCreated;
@@ -219,6 +223,7 @@ public sealed class DirectBufferPoolFactory : IMemoryPoolFactory<byte>, IDisposa
             MonitorKeysNotApplied = [.. hostOptions.MonitorKeysSet.Where(key => key != "RecordPool" && Differs(key, monitorOptions, shared))];
         }
 
+        _monitorIsShared = true;
         return BufferMonitor.Shared;
     }
 

@@ -32,8 +32,9 @@ public static class DirectBufferPoolServiceCollectionExtensions
     /// <see cref="OptionsValidationException"/> whose message names the key and what it may be.
     /// </para>
     /// <para>
-    /// Also registers a hosted service: when the host starts it checks the options and sends the shared monitor's
-    /// logs and instruments to the host's logger and meter factories; when it stops it waits up to
+    /// Also registers a hosted service: when the host starts it checks the options, sends the shared monitor's
+    /// logs and instruments to the host's logger and meter factories and starts the automatic switch-on set under
+    /// <c>Monitor:AutoSwitch</c> (<see cref="OffHeapTrackerHostOptions.AutoSwitch"/>); when it stops it stops that switch and waits up to
     /// <see cref="OffHeapTrackerHostOptions.ShutdownTimeout"/> for the pools' buffers and logs what is still out.
     /// Replaces any <see cref="IMemoryPoolFactory{T}"/> already registered (Kestrel registers its own before user code runs).
     /// </para>
@@ -91,7 +92,7 @@ public static class DirectBufferPoolServiceCollectionExtensions
             sp.GetRequiredService<IOptionsMonitor<DirectBufferPoolOptions>>(),
             sp.GetRequiredService<IOptions<OffHeapTrackerHostOptions>>(),
             sp.GetRequiredService<OffHeapTrackerSection>(),
-            LoggerFactory(sp).CreateLogger<OffHeapTrackerHostedService>())));
+            LoggerFactory(sp))));
     }
 
     private static ILoggerFactory LoggerFactory(IServiceProvider services) => services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;

@@ -9,7 +9,10 @@ namespace OffHeapTracker.AspNetCore;
 /// "OffHeapTracker": {
 ///   "CapacityBytes": 67108864,              // every pool the factory creates ...
 ///   "Pools": { "kestrel": { "CapacityBytes": 1048576 } },   // ... and per owner, over it
-///   "Monitor": { "Enabled": true, "Stacks": "Every", "RecordPool": false },
+///   "Monitor": {
+///     "Enabled": true, "Stacks": "Every", "RecordPool": false,
+///     "AutoSwitch": { "OldNormalBuffers": 100, "OldNormalAge": "00:05:00", "SwitchOffAfter": "00:30:00" }
+///   },
 ///   "ShutdownTimeout": "00:00:05"
 /// }
 /// </code>
@@ -24,8 +27,10 @@ internal static class OffHeapTrackerConfiguration
     private static readonly string[] s_monitorKeys =
     [
         "Enabled", "RecordPool", "Stacks", "StackBudget", "StackTraceSampling", "StackTraceDepth", "StackTraceFileInfo",
-        "CaptureDisposeStacks", "MaxRecords", "MaxStacks",
+        "CaptureDisposeStacks", "MaxRecords", "MaxStacks", "AutoSwitch",
     ];
+
+    private static readonly string[] s_autoSwitchKeys = ["InUseGrowthBytes", "GrowthWindow", "OldNormalBuffers", "OldNormalAge", "SwitchOffAfter", "CheckInterval"];
 
     /// <summary>Applies the section's pool keys, then those of <c>Pools:{name}</c>, to one pool's options.</summary>
     public static void BindPool(IConfiguration root, string name, DirectBufferPoolOptions options, List<string> errors)
@@ -47,7 +52,7 @@ internal static class OffHeapTrackerConfiguration
     /// <summary>Gets the owners named under <c>Pools</c>, so the host can check each one's options at start.</summary>
     public static IEnumerable<string> PoolNames(IConfiguration root) => root.GetSection("Pools").GetChildren().Select(static s => s.Key);
 
-    /// <summary>Applies <c>Monitor:*</c> and <c>ShutdownTimeout</c>.</summary>
+    /// <summary>Applies <c>Monitor:*</c> (with <c>Monitor:AutoSwitch:*</c>) and <c>ShutdownTimeout</c>.</summary>
     public static void BindHost(IConfiguration root, OffHeapTrackerHostOptions options, List<string> errors)
     {
         new ConfigurationReader(root, errors).Duration("ShutdownTimeout", v => options.ShutdownTimeout = v, "a duration from 00:00:00 to 00:05:00");
@@ -65,6 +70,46 @@ internal static class OffHeapTrackerConfiguration
         read.Int("MaxRecords", v => Set(options, "MaxRecords", () => monitor.MaxRecords = v), $"a whole number from 1 to {int.MaxValue}");
         read.Int("MaxStacks", v => Set(options, "MaxStacks", () => monitor.MaxStacks = v), $"a whole number from 1 to {int.MaxValue}");
         read.RejectUnknown(s_monitorKeys);
+        BindAutoSwitch(section.GetSection("AutoSwitch"), options.AutoSwitch, errors);
+    }
+
+    /// <summary>Applies <c>Monitor:AutoSwitch:*</c>: the rules of <see cref="MonitorAutoSwitchOptions"/>, under the same names.</summary>
+    private static void BindAutoSwitch(IConfigurationSection section, MonitorAutoSwitchOptions rules, List<string> errors)
+    {
+        int errorsBefore = errors.Count;
+        var read = new ConfigurationReader(section, errors);
+        read.Long("InUseGrowthBytes", v => rules.InUseGrowthBytes = v, $"a whole number of bytes from 1 to {long.MaxValue}");
+        read.Duration("GrowthWindow", v => rules.GrowthWindow = v, "a duration from 00:00:02 to 7.00:00:00");
+        read.Int("OldNormalBuffers", v => rules.OldNormalBuffers = v, $"a whole number from 1 to {int.MaxValue}");
+        read.Duration("OldNormalAge", v => rules.OldNormalAge = v, "a duration from 00:00:01 to 7.00:00:00");
+        read.Duration("SwitchOffAfter", v => rules.SwitchOffAfter = v, "a duration from 00:00:01 to 7.00:00:00");
+        read.Duration("CheckInterval", v => rules.CheckInterval = v, "a duration from 00:00:00.1 to 01:00:00");
+        read.RejectUnknown(s_autoSwitchKeys);
+        if (errors.Count > errorsBefore || !section.GetChildren().Any())
+        {
+            return;
+        }
+
+        if (!rules.HasRules)
+        {
+            // A section that sets only a window or a switch-off time would do nothing, silently.
+            errors.Add($"{section.Path}: no rule is set, so the switch would never fire; set InUseGrowthBytes, OldNormalBuffers or both.");
+            return;
+        }
+
+        if (rules.InUseGrowthBytes is not null && rules.GrowthWindow.Ticks / rules.CheckInterval.Ticks > MonitorAutoSwitch.MaxSamples)
+        {
+            if (section.GetSection("CheckInterval").Value is not null)
+            {
+                errors.Add(
+                    $"{section.GetSection("GrowthWindow").Path}: '{rules.GrowthWindow}' spans more than {MonitorAutoSwitch.MaxSamples} checks of CheckInterval ({rules.CheckInterval}); "
+                    + $"GrowthWindow must be at most {MonitorAutoSwitch.MaxSamples} times CheckInterval: lengthen CheckInterval or shorten the window.");
+                return;
+            }
+
+            // No interval chosen: check less often rather than refuse the window, as the environment variables do.
+            rules.CheckInterval = TimeSpan.FromTicks(Math.Min(TimeSpan.FromHours(1).Ticks, (rules.GrowthWindow.Ticks / MonitorAutoSwitch.MaxSamples) + 1));
+        }
     }
 
     private static void Set(OffHeapTrackerHostOptions options, string key, Action set)

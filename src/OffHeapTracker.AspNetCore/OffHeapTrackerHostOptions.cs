@@ -25,6 +25,15 @@ public sealed class OffHeapTrackerHostOptions
     /// <remarks>Its logger and meter factories are replaced by the host's.</remarks>
     public ResidentBufferMonitorOptions Monitor { get; } = new();
 
+    /// <summary>Gets the rules under which the monitor is switched on automatically (<c>OffHeapTracker:Monitor:AutoSwitch:*</c>); with no rule set, nothing is started.</summary>
+    /// <remarks>
+    /// When the host starts, a <see cref="MonitorAutoSwitch"/> with these rules watches the monitor the pools report to:
+    /// the shared one (the switch is then <see cref="BufferMonitor.AutoSwitch"/>, and an
+    /// <c>OFFHEAPTRACKER_MONITOR_AUTO_*</c> environment variable, where set, wins over its setting), or a
+    /// <see cref="ResidentBufferMonitor"/> set through the pools' options. It stops when the host stops.
+    /// </remarks>
+    public MonitorAutoSwitchOptions AutoSwitch { get; } = new();
+
     /// <summary>Gets or sets how long the hosted service waits, when the host stops, for the pools' buffers to come back before it logs what is still out (<c>OffHeapTracker:ShutdownTimeout</c>).</summary>
     /// <value>The default is 5 seconds; from zero to 5 minutes. Zero logs what is out without waiting.</value>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative or longer than 5 minutes.</exception>

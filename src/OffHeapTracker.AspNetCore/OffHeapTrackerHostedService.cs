@@ -1,23 +1,31 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker.AspNetCore;
 
 /// <summary>Applies the configuration when the host starts, and when it stops waits (bounded) for the pools' buffers and logs what is still out.</summary>
 /// <remarks>
 /// <see cref="StartingAsync"/> runs before every hosted service's <c>StartAsync</c>, Kestrel's among them, so the
-/// options are checked and the shared monitor is set up before Kestrel creates its first pool. Stopping waits in
-/// <see cref="StoppedAsync"/>, after Kestrel has closed its connections.
+/// options are checked, the shared monitor is set up and its automatic switch started before Kestrel creates its
+/// first pool. The switch stops in <see cref="StoppingAsync"/>, so it cannot switch the monitor on during shutdown.
+/// Stopping waits in <see cref="StoppedAsync"/>, after Kestrel has closed its connections.
 /// </remarks>
 internal sealed partial class OffHeapTrackerHostedService(
     DirectBufferPoolFactory factory,
     IOptionsMonitor<DirectBufferPoolOptions> poolOptions,
     IOptions<OffHeapTrackerHostOptions> hostOptions,
     OffHeapTrackerSection configuration,
-    ILogger logger) : IHostedLifecycleService
+    ILoggerFactory loggerFactory) : IHostedLifecycleService
 {
+    private readonly ILogger _logger = loggerFactory.CreateLogger<OffHeapTrackerHostedService>();
     private bool _checked;
+    private MonitorAutoSwitch? _autoSwitch;
+
+    /// <summary>Gets the automatic switch started with the host, or null when none is configured or the host has stopped.</summary>
+    internal MonitorAutoSwitch? AutoSwitch => Volatile.Read(ref _autoSwitch);
 
     public Task StartingAsync(CancellationToken cancellationToken)
     {
@@ -47,7 +55,12 @@ internal sealed partial class OffHeapTrackerHostedService(
         _ = factory.Monitor;
         if (factory.MonitorKeysNotApplied.Count > 0)
         {
-            LogMonitorKeysNotApplied(logger, string.Join(", ", factory.MonitorKeysNotApplied));
+            LogMonitorKeysNotApplied(_logger, string.Join(", ", factory.MonitorKeysNotApplied));
+        }
+
+        if (hostOptions.Value.AutoSwitch is { HasRules: true } rules)
+        {
+            Volatile.Write(ref _autoSwitch, StartAutoSwitch(rules));
         }
 
         return Task.CompletedTask;
@@ -57,7 +70,11 @@ internal sealed partial class OffHeapTrackerHostedService(
 
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Exchange(ref _autoSwitch, null)?.Dispose();
+        return Task.CompletedTask;
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -89,7 +106,7 @@ internal sealed partial class OffHeapTrackerHostedService(
             {
                 if (wait.Exception?.InnerException is TimeoutException timedOut)
                 {
-                    LogStillOut(logger, timeout.TotalSeconds, timedOut.Message);
+                    LogStillOut(_logger, timeout.TotalSeconds, timedOut.Message);
                 }
             }
         }
@@ -99,6 +116,26 @@ internal sealed partial class OffHeapTrackerHostedService(
         {
             BufferMonitor.ReportTo(Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, null);
         }
+    }
+
+    /// <summary>Starts the configured switch on the monitor the pools report to.</summary>
+    private MonitorAutoSwitch StartAutoSwitch(MonitorAutoSwitchOptions rules)
+    {
+        if (factory.MonitorIsShared)
+        {
+            return BufferMonitor.StartAutoSwitch(rules, loggerFactory);
+        }
+
+        if (factory.Monitor is ResidentBufferMonitor own)
+        {
+            return new MonitorAutoSwitch(own, rules, loggerFactory);
+        }
+
+        string path = configuration.Section is IConfigurationSection section ? section.Path : OffHeapTrackerConfiguration.SectionName;
+        throw new OptionsValidationException(
+            OffHeapTrackerConfiguration.SectionName,
+            typeof(OffHeapTrackerHostOptions),
+            [$"{path}:Monitor:AutoSwitch: the pools report to a {factory.Monitor.GetType().Name}, which an automatic switch cannot switch on; it needs a ResidentBufferMonitor (or the shared one)."]);
     }
 
     private static void Check(Action get, List<string> failures)

@@ -11,7 +11,7 @@ namespace OffHeapTracker.AspNetCore.Tests;
 
 /// <summary>The <c>OffHeapTracker</c> configuration section, named options per owner, validation, and the hosted service.</summary>
 [Collection(KestrelHosts.Name)]
-public sealed class OffHeapTrackerConfigurationTests
+public sealed partial class OffHeapTrackerConfigurationTests
 {
     private const long MiB = 1024 * 1024;
 
@@ -28,6 +28,17 @@ public sealed class OffHeapTrackerConfigurationTests
         { """{ "Monitor": { "StackTraceSampling": 0 } }""", "OffHeapTracker:Monitor:StackTraceSampling", "between 1 and 1000000" },
         { """{ "Monitor": { "Enable": true } }""", "OffHeapTracker:Monitor:Enable: unknown key", "Enabled" },
         { """{ "ShutdownTimeout": "01:00:00" }""", "OffHeapTracker:ShutdownTimeout", "between 00:00:00 and 00:05:00" },
+        { """{ "Monitor": { "AutoSwitch": { "OldNormalBuffers": 0 } } }""", "OffHeapTracker:Monitor:AutoSwitch:OldNormalBuffers", "between 1 and 2147483647" },
+        { """{ "Monitor": { "AutoSwitch": { "InUseGrowthBytes": "64MB" } } }""", "OffHeapTracker:Monitor:AutoSwitch:InUseGrowthBytes", "a whole number of bytes from 1" },
+        { """{ "Monitor": { "AutoSwitch": { "OldNormalBuffers": 5, "OldNormalAge": "00:00:00.5" } } }""", "OffHeapTracker:Monitor:AutoSwitch:OldNormalAge", "between 00:00:01 and 7.00:00:00" },
+        { """{ "Monitor": { "AutoSwitch": { "OldNormalBuffers": 5, "SwitchOffAfter": "8.00:00:00" } } }""", "OffHeapTracker:Monitor:AutoSwitch:SwitchOffAfter", "between 00:00:01 and 7.00:00:00" },
+        { """{ "Monitor": { "AutoSwitch": { "OldNormalBuffers": 5, "CheckInterval": "soon" } } }""", "OffHeapTracker:Monitor:AutoSwitch:CheckInterval", "a duration from 00:00:00.1 to 01:00:00" },
+        { """{ "Monitor": { "AutoSwitch": { "OldBuffers": 5 } } }""", "OffHeapTracker:Monitor:AutoSwitch:OldBuffers: unknown key", "OldNormalBuffers" },
+        { """{ "Monitor": { "AutoSwitch": { "SwitchOffAfter": "00:30:00" } } }""", "OffHeapTracker:Monitor:AutoSwitch: no rule is set", "set InUseGrowthBytes, OldNormalBuffers or both" },
+        {
+            """{ "Monitor": { "AutoSwitch": { "InUseGrowthBytes": 1048576, "GrowthWindow": "01:00:00", "CheckInterval": "00:00:00.1" } } }""",
+            "OffHeapTracker:Monitor:AutoSwitch:GrowthWindow", "at most 4096 times CheckInterval"
+        },
     };
 
     [Fact]

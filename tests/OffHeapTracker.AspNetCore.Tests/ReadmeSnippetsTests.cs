@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using OffHeapTracker.AspNetCore.Tests.Support;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -21,6 +23,23 @@ public sealed class ReadmeSnippetsTests
             "Pools": { "kestrel": { "CapacityBytes": 16777216 } },
             "Monitor": { "Enabled": true, "Stacks": "Every", "RecordPool": false },
             "ShutdownTimeout": "00:00:05"
+          }
+        }
+        """;
+
+    // Quoted verbatim in the README (Readme_QuotesTheAppSettings).
+    private const string AutoSwitchSettings = """
+        {
+          "OffHeapTracker": {
+            "Monitor": {
+              "AutoSwitch": {
+                "OldNormalBuffers": 100,
+                "OldNormalAge": "00:05:00",
+                "InUseGrowthBytes": 67108864,
+                "GrowthWindow": "00:30:00",
+                "SwitchOffAfter": "00:30:00"
+              }
+            }
           }
         }
         """;
@@ -45,8 +64,27 @@ public sealed class ReadmeSnippetsTests
     }
 
     [Fact]
-    public void Readme_QuotesTheAppSettings() =>
-        Assert.Contains(AppSettings.ReplaceLineEndings("\n"), File.ReadAllText(Path.Combine(RepositoryPaths.Root, "README.md")), StringComparison.Ordinal);
+    public void Readme_QuotesTheAppSettings()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "README.md"));
+        Assert.Contains(AppSettings.ReplaceLineEndings("\n"), readme, StringComparison.Ordinal);
+        Assert.Contains(AutoSwitchSettings.ReplaceLineEndings("\n"), readme, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AutoSwitchSettingsFromTheReadme_StartTheSwitchWithTheirRules()
+    {
+        var monitor = new Monitoring.ResidentBufferMonitor();
+        await using var host = ConfiguredHost.Build(AutoSwitchSettings, b => b.Services.AddDirectBufferPool(o => o.Monitor = monitor));
+        await host.App.StartAsync();
+
+        Monitoring.MonitorAutoSwitchOptions rules = host.App.Services.GetRequiredService<IOptions<OffHeapTrackerHostOptions>>().Value.AutoSwitch;
+        Assert.Equal((100, TimeSpan.FromMinutes(5)), (rules.OldNormalBuffers, rules.OldNormalAge));
+        Assert.Equal((64L << 20, TimeSpan.FromMinutes(30)), (rules.InUseGrowthBytes, rules.GrowthWindow));
+        Assert.Equal(TimeSpan.FromMinutes(30), rules.SwitchOffAfter);
+        Assert.NotNull(host.App.Services.GetServices<IHostedService>().OfType<OffHeapTrackerHostedService>().Single().AutoSwitch);
+        Assert.False(monitor.IsEnabled);
+    }
 
     [Fact]
     public async Task AppSettingsFromTheReadme_ConfigureKestrelsPools()

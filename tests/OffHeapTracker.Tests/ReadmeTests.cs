@@ -56,12 +56,13 @@ public sealed class ReadmeTests
     }
 
     [Theory]
-    [InlineData("quickstart", 12)]
-    [InlineData("custommonitor", 4)]
-    public void Readme_QuotesTheSnippetVerbatim(string name, int indent)
+    [InlineData("tests/OffHeapTracker.Tests/ReadmeTests.cs", "quickstart", 12)]
+    [InlineData("tests/OffHeapTracker.Tests/ReadmeTests.cs", "custommonitor", 4)]
+    [InlineData("samples/QuickStart/Program.cs", "runbook", 0)] // run by Samples/QuickStartTests
+    public void Readme_QuotesTheSnippetVerbatim(string file, string name, int indent)
     {
         string root = RepositoryPaths.Root;
-        string source = File.ReadAllText(Path.Combine(root, "tests", "OffHeapTracker.Tests", "ReadmeTests.cs"));
+        string source = File.ReadAllText(Path.Combine(root, file)).ReplaceLineEndings("\n");
         int begin = source.IndexOf($"// README:{name}:begin", StringComparison.Ordinal);
         int end = source.IndexOf(new string(' ', indent) + $"// README:{name}:end", StringComparison.Ordinal);
         Assert.True(begin >= 0 && end > begin, $"markers for {name} not found");

@@ -61,8 +61,8 @@ public static class BufferMonitor
     /// <summary>Gets the process-wide monitor.</summary>
     public static ResidentBufferMonitor Shared => s_shared.Value;
 
-    /// <summary>Gets the shared monitor's automatic switch, when the <c>OFFHEAPTRACKER_MONITOR_AUTO_*</c> environment variables set one (see <see cref="MonitorAutoSwitch"/>); null otherwise.</summary>
-    /// <remarks>Read when <see cref="Shared"/> is first used. A switch of your own for the shared monitor: <c>new MonitorAutoSwitch(BufferMonitor.Shared, options)</c>.</remarks>
+    /// <summary>Gets the shared monitor's automatic switch: the one <see cref="StartAutoSwitch"/> started, or the one the <c>OFFHEAPTRACKER_MONITOR_AUTO_*</c> environment variables set (see <see cref="MonitorAutoSwitch"/>); null when there is none.</summary>
+    /// <remarks>The variables are read when <see cref="Shared"/> is first used. Disposing the switch makes this null again.</remarks>
     public static MonitorAutoSwitch? AutoSwitch
     {
         get
@@ -166,6 +166,34 @@ public static class BufferMonitor
         }
     }
 
+    /// <summary>Starts an automatic switch for the shared monitor with <paramref name="options"/>' rules, in place of the one it had (which is stopped): what a host does with its configuration.</summary>
+    /// <param name="options">The rules; at least one must be set. Not changed.</param>
+    /// <param name="loggerFactory">Where switch-ons and switch-offs are logged (events 13 and 14); null for none.</param>
+    /// <returns>The switch, now <see cref="AutoSwitch"/>. Dispose it to stop it.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException">No rule is set, or the growth window spans more than <see cref="MonitorAutoSwitch.MaxSamples"/> checks.</exception>
+    /// <remarks>
+    /// As with <see cref="InitializeShared"/>, the <c>OFFHEAPTRACKER_MONITOR_AUTO_*</c> environment variables, where
+    /// set, win over <paramref name="options"/>, setting by setting: they are the operator's override.
+    /// </remarks>
+    public static MonitorAutoSwitch StartAutoSwitch(MonitorAutoSwitchOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        MonitorAutoSwitchOptions effective = AutoSwitchStartupSettings.Copy(options);
+        AutoSwitchStartupSettings.ApplyEnvironment(Environment.GetEnvironmentVariable, effective);
+        ResidentBufferMonitor monitor = Shared;
+        MonitorAutoSwitch started;
+        MonitorAutoSwitch? previous;
+        lock (s_hostLock)
+        {
+            started = new MonitorAutoSwitch(monitor, effective, loggerFactory);
+            previous = Interlocked.Exchange(ref s_autoSwitch, started);
+        }
+
+        previous?.Dispose();
+        return started;
+    }
+
     /// <summary>Sends the shared monitor's log events to <paramref name="loggerFactory"/>, and moves its instruments to the <c>OffHeapTracker</c> meter of <paramref name="meterFactory"/>.</summary>
     /// <param name="loggerFactory">The host's logger factory; <c>NullLoggerFactory.Instance</c> to stop logging.</param>
     /// <param name="meterFactory">The host's meter factory, or null for the static <c>OffHeapTracker</c> meter.</param>
@@ -193,6 +221,9 @@ public static class BufferMonitor
         }
     }
 
+    /// <summary>Called by a disposed switch: <see cref="AutoSwitch"/> no longer names it.</summary>
+    internal static void ForgetAutoSwitch(MonitorAutoSwitch stopped) => Interlocked.CompareExchange(ref s_autoSwitch, null, stopped);
+
     internal static bool IsShared(ResidentBufferMonitor monitor) => s_shared.IsValueCreated && ReferenceEquals(s_shared.Value, monitor);
 
     private static ResidentBufferMonitor CreateShared()
@@ -202,6 +233,7 @@ public static class BufferMonitor
             var fromHost = new ResidentBufferMonitor(hostOptions);
             s_createdFrom = hostOptions;
             s_sharedMeter = OffHeapTrackerMetrics.GetMeter(hostOptions.MeterFactory);
+            StartAutoSwitchFromEnvironment(fromHost, hostOptions.LoggerFactory);
             return fromHost;
         }
 
@@ -218,11 +250,15 @@ public static class BufferMonitor
             monitor.Enable();
         }
 
+        StartAutoSwitchFromEnvironment(monitor, loggerFactory: null);
+        return monitor;
+    }
+
+    private static void StartAutoSwitchFromEnvironment(ResidentBufferMonitor monitor, ILoggerFactory? loggerFactory)
+    {
         if (AutoSwitchStartupSettings.Read(Environment.GetEnvironmentVariable) is { } autoSwitch)
         {
-            s_autoSwitch = new MonitorAutoSwitch(monitor, autoSwitch);
+            s_autoSwitch = new MonitorAutoSwitch(monitor, autoSwitch, loggerFactory);
         }
-
-        return monitor;
     }
 }

@@ -61,4 +61,22 @@ public sealed class BufferMonitorTests : IDisposable
 
         Assert.Null(BufferMonitor.CurrentContext);
     }
+
+    [Fact]
+    public void StartAutoSwitch_ReplacesTheSharedSwitch_AndADisposedSwitchIsForgotten()
+    {
+        var rules = new MonitorAutoSwitchOptions { OldNormalBuffers = 1_000_000, OldNormalAge = TimeSpan.FromDays(7) };
+        MonitorAutoSwitch first = BufferMonitor.StartAutoSwitch(rules);
+        Assert.Same(first, BufferMonitor.AutoSwitch);
+
+        using MonitorAutoSwitch second = BufferMonitor.StartAutoSwitch(rules);
+        Assert.Same(second, BufferMonitor.AutoSwitch);
+
+        // The replaced switch was stopped: disposing it again must not forget the one that replaced it.
+        first.Dispose();
+        Assert.Same(second, BufferMonitor.AutoSwitch);
+        second.Dispose();
+        Assert.Null(BufferMonitor.AutoSwitch);
+        Assert.Throws<ArgumentException>(() => BufferMonitor.StartAutoSwitch(new MonitorAutoSwitchOptions()));
+    }
 }

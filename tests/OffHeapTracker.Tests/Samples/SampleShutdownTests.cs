@@ -44,7 +44,7 @@ public sealed class SampleShutdownTests(ITestOutputHelper output)
     [Theory]
     [MemberData(nameof(Signals))]
     public Task QuickStart_StopsOnSignal_DisposingItsPool(int signal) =>
-        StopsOnSignalAsync(signal, "QuickStart", "Waiting past the monitor's 1 s minimum age", "shut down: pool quickstart disposed, 0 buffers outstanding");
+        StopsOnSignalAsync(signal, "QuickStart", "Waiting a second for the forgotten buffers to age", "shut down: pool quickstart disposed, 0 buffers outstanding");
 
     [Theory]
     [MemberData(nameof(Signals))]

@@ -20,19 +20,58 @@ internal static class AutoSwitchStartupSettings
     public static MonitorAutoSwitchOptions? Read(Func<string, string?> environment)
     {
         var options = new MonitorAutoSwitchOptions();
+        ApplyEnvironment(environment, options);
+        return options.HasRules ? options : null;
+    }
+
+    /// <summary>Overrides <paramref name="options"/> with the variables that are set to a value in range; the rest stay as given.</summary>
+    /// <remarks>
+    /// When the growth window then spans more checks than the switch keeps samples for, the checks are spaced out
+    /// rather than the rule dropped. A check interval the caller chose is kept when the window came from the caller
+    /// too: then the switch's constructor names the conflict.
+    /// </remarks>
+    public static void ApplyEnvironment(Func<string, string?> environment, MonitorAutoSwitchOptions options)
+    {
+        bool windowFromEnvironment = false;
         Apply(environment(GrowthBytesVariable), v => options.InUseGrowthBytes = v);
-        Apply(environment(GrowthWindowVariable), v => options.GrowthWindow = TimeSpan.FromSeconds(v));
+        Apply(environment(GrowthWindowVariable), v =>
+        {
+            options.GrowthWindow = TimeSpan.FromSeconds(v);
+            windowFromEnvironment = true;
+        });
         Apply(environment(OldNormalBuffersVariable), v => options.OldNormalBuffers = checked((int)v));
         Apply(environment(OldNormalAgeVariable), v => options.OldNormalAge = TimeSpan.FromSeconds(v));
         Apply(environment(SwitchOffAfterVariable), v => options.SwitchOffAfter = TimeSpan.FromSeconds(v));
-        if (options.InUseGrowthBytes is not null && options.GrowthWindow.Ticks / options.CheckInterval.Ticks > MonitorAutoSwitch.MaxSamples)
+        FitCheckIntervalToWindow(options, onlyIfDefault: !windowFromEnvironment);
+    }
+
+    /// <summary>Spaces the checks out so the growth window spans at most <see cref="MonitorAutoSwitch.MaxSamples"/> of them.</summary>
+    /// <param name="options">The options to fit.</param>
+    /// <param name="onlyIfDefault">Leave a check interval other than the default alone (someone chose it).</param>
+    public static void FitCheckIntervalToWindow(MonitorAutoSwitchOptions options, bool onlyIfDefault)
+    {
+        if (options.InUseGrowthBytes is null
+            || options.GrowthWindow.Ticks / options.CheckInterval.Ticks <= MonitorAutoSwitch.MaxSamples
+            || (onlyIfDefault && options.CheckInterval != MonitorAutoSwitchOptions.DefaultCheckInterval))
         {
-            // A window longer than the samples allow: check less often rather than drop the rule.
-            options.CheckInterval = TimeSpan.FromTicks(Math.Min(TimeSpan.FromHours(1).Ticks, (options.GrowthWindow.Ticks / MonitorAutoSwitch.MaxSamples) + 1));
+            return;
         }
 
-        return options.HasRules ? options : null;
+        // A window longer than the samples allow: check less often rather than drop the rule.
+        options.CheckInterval = TimeSpan.FromTicks(Math.Min(TimeSpan.FromHours(1).Ticks, (options.GrowthWindow.Ticks / MonitorAutoSwitch.MaxSamples) + 1));
     }
+
+    /// <summary>Copies every setting, so the caller's options are not changed by the variables.</summary>
+    public static MonitorAutoSwitchOptions Copy(MonitorAutoSwitchOptions options) => new()
+    {
+        InUseGrowthBytes = options.InUseGrowthBytes,
+        GrowthWindow = options.GrowthWindow,
+        OldNormalBuffers = options.OldNormalBuffers,
+        OldNormalAge = options.OldNormalAge,
+        SwitchOffAfter = options.SwitchOffAfter,
+        CheckInterval = options.CheckInterval,
+        TimeProvider = options.TimeProvider,
+    };
 
     private static void Apply(string? value, Action<long> set)
     {

@@ -135,7 +135,7 @@ public sealed class MonitorAutoSwitch : IDisposable
         }
     }
 
-    /// <summary>Stops checking. The monitor stays as it is.</summary>
+    /// <summary>Stops checking. The monitor stays as it is; if this was <see cref="BufferMonitor.AutoSwitch"/>, that becomes null.</summary>
     public void Dispose()
     {
         lock (_lock)
@@ -144,6 +144,7 @@ public sealed class MonitorAutoSwitch : IDisposable
         }
 
         _timer.Dispose();
+        BufferMonitor.ForgetAutoSwitch(this);
     }
 
     private void CheckUnsynchronized()

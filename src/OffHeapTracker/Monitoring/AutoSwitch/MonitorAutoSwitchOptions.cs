@@ -8,12 +8,15 @@ namespace OffHeapTracker.Monitoring;
 /// </remarks>
 public sealed class MonitorAutoSwitchOptions
 {
+    /// <summary>The default <see cref="CheckInterval"/>: 10 seconds.</summary>
+    internal static readonly TimeSpan DefaultCheckInterval = TimeSpan.FromSeconds(10);
+
     private long? _inUseGrowthBytes;
     private TimeSpan _growthWindow = TimeSpan.FromMinutes(10);
     private int? _oldNormalBuffers;
     private TimeSpan _oldNormalAge = TimeSpan.FromMinutes(5);
     private TimeSpan? _switchOffAfter;
-    private TimeSpan _checkInterval = TimeSpan.FromSeconds(10);
+    private TimeSpan _checkInterval = DefaultCheckInterval;
     private TimeProvider _timeProvider = TimeProvider.System;
 
     /// <summary>Gets or sets by how many bytes the pools' in-use memory must grow, without falling back, over <see cref="GrowthWindow"/> to switch the monitor on.</summary>

@@ -174,6 +174,36 @@ public sealed class MonitorAutoSwitchTests : IDisposable
         Assert.Null(AutoSwitchStartupSettings.Read(_ => null));
     }
 
+    [Fact]
+    public void StartupVariables_OverAHostsRules_WinSettingBySetting()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["OFFHEAPTRACKER_MONITOR_AUTO_OLD_NORMAL_BUFFERS"] = "7",
+            ["OFFHEAPTRACKER_MONITOR_AUTO_GROWTH_WINDOW_SECONDS"] = "172800",
+            ["OFFHEAPTRACKER_MONITOR_AUTO_OFF_AFTER_SECONDS"] = "never",
+        };
+        var options = new MonitorAutoSwitchOptions
+        {
+            InUseGrowthBytes = 1 << 20,
+            OldNormalBuffers = 100,
+            OldNormalAge = TimeSpan.FromMinutes(2),
+            SwitchOffAfter = TimeSpan.FromMinutes(15),
+            CheckInterval = TimeSpan.FromSeconds(1),
+        };
+
+        AutoSwitchStartupSettings.ApplyEnvironment(name => environment.GetValueOrDefault(name), options);
+
+        Assert.Equal(7, options.OldNormalBuffers);
+        Assert.Equal(TimeSpan.FromDays(2), options.GrowthWindow);
+        Assert.Equal(1 << 20, options.InUseGrowthBytes);
+        Assert.Equal(TimeSpan.FromMinutes(2), options.OldNormalAge);
+        Assert.Equal(TimeSpan.FromMinutes(15), options.SwitchOffAfter);
+
+        // The operator's window wins over the host's interval: checks are spaced out to fit it.
+        Assert.True(options.GrowthWindow.Ticks / options.CheckInterval.Ticks <= MonitorAutoSwitch.MaxSamples, $"{options.CheckInterval} is too short for a 2-day window");
+    }
+
     public void Dispose() => _logs.Dispose();
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
