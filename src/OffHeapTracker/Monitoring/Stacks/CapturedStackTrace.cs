@@ -42,7 +42,7 @@ public sealed class CapturedStackTrace
     /// <summary>Gets what reports group this stack's buffers by: <see cref="Text"/>, built once per distinct stack.</summary>
     internal string SiteKey => Text;
 
-    /// <summary>Gets the 64-bit hash of (method, IL offset) over the frames, the interning key.</summary>
+    /// <summary>Gets the 64-bit hash of (method, IL offset) over the frames, the interning key (see <see cref="FrameMethods.IdentityHash"/>).</summary>
     internal long Hash { get; }
 
     /// <summary>Returns <see cref="Text"/>.</summary>
@@ -58,7 +58,7 @@ public sealed class CapturedStackTrace
 
         for (int i = 0; i < frames.Length; i++)
         {
-            if (frames[i].GetILOffset() != _frames[i].GetILOffset() || !Equals(frames[i].GetMethod(), _frames[i].GetMethod()))
+            if (!FrameMethods.SameSite(frames[i], _frames[i]))
             {
                 return false;
             }

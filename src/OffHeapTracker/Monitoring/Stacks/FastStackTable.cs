@@ -246,7 +246,7 @@ internal sealed class FastStackTable
 
         for (int i = 0; i < a.Count; i++)
         {
-            if (a[i].GetILOffset() != b[i].GetILOffset() || !Equals(a[i].GetMethod(), b[i].GetMethod()))
+            if (!FrameMethods.SameSite(a[i], b[i]))
             {
                 return false;
             }

@@ -119,7 +119,7 @@ internal static class FastStackValidator
             int rootIndex = root is null ? probe.Trace.FrameCount - 1 : -1;
             for (int i = 0; root is not null && i < probe.Trace.FrameCount; i++)
             {
-                if (Equals(probe.Trace.GetFrame(i)?.GetMethod(), root))
+                if (probe.Trace.GetFrame(i) is { } candidate && Equals(FrameMethods.Method(candidate), root))
                 {
                     rootIndex = i;
                     break;
@@ -140,7 +140,7 @@ internal static class FastStackValidator
             for (int i = 1; i <= rootIndex; i++)
             {
                 StackFrame frame = probe.Trace.GetFrame(i)!;
-                if (frame.GetMethod() is not { } method || frame.GetNativeOffset() == StackFrame.OFFSET_UNKNOWN)
+                if (FrameMethods.Method(frame) is not { } method || frame.GetNativeOffset() == StackFrame.OFFSET_UNKNOWN)
                 {
                     return $"StackTrace gave no method or native offset at frame {i} of the {probe.Chain} chain";
                 }

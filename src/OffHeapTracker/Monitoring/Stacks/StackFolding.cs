@@ -39,7 +39,7 @@ namespace OffHeapTracker.Monitoring;
 /// </description></item>
 /// </list>
 /// </remarks>
-internal static class StackFolding
+internal static partial class StackFolding
 {
     private static readonly Assembly s_coreLib = typeof(object).Assembly;
     private static readonly Assembly s_ownAssembly = typeof(StackFolding).Assembly;
@@ -57,24 +57,25 @@ internal static class StackFolding
         int lastApplication = -1;
         for (int i = caller; i < frames.Count; i++)
         {
-            MethodBase? method = frames[i].GetMethod();
-            if (IsDispatch(method))
+            MethodBase? method = FrameMethods.Method(frames[i]);
+            FrameNames? names = method is null ? FrameMethods.Names(frames[i]) : null;
+            if (method is not null ? IsDispatch(method) : names is { } dispatch && IsDispatch(dispatch))
             {
                 break;
             }
 
-            if (IsHidden(method))
+            if (method is not null ? IsHidden(method) : names is { } hidden && IsHidden(hidden))
             {
                 continue;
             }
 
             kept.Add(i);
-            if (IsApplication(method))
+            if (method is not null ? IsApplication(method) : names is { } application && IsApplication(application))
             {
                 lastApplication = kept.Count;
             }
 
-            if (IsAsyncStateMachine(method))
+            if (method is not null ? IsAsyncStateMachine(method) : names is { } body && IsAsyncStateMachine(body))
             {
                 break;
             }
@@ -110,14 +111,19 @@ internal static class StackFolding
             return false;
         }
 
+        return IsApplicationAssembly(assembly.GetName().Name);
+    }
+
+    /// <summary>Whether an assembly, by simple name, is application code: not the runtime, a framework, a test runner or OffHeapTracker.</summary>
+    private static bool IsApplicationAssembly(string? name)
+    {
         // Test runners are hosts too: what called a test method is not part of its allocation site.
-        string? name = assembly.GetName().Name;
         return name is not null
             && !name.StartsWith("System.", StringComparison.Ordinal)
             && !name.StartsWith("Microsoft.", StringComparison.Ordinal)
             && !name.StartsWith("xunit", StringComparison.OrdinalIgnoreCase)
             && !name.StartsWith("nunit", StringComparison.OrdinalIgnoreCase)
-            && name is not ("System" or "netstandard" or "mscorlib" or "OffHeapTracker.AspNetCore");
+            && name is not ("System" or "netstandard" or "mscorlib" or "OffHeapTracker" or "OffHeapTracker.AspNetCore");
     }
 
     /// <summary>The rule for hidden frames: <see cref="StackTrace.ToString()"/>'s (<see cref="StackTraceHiddenAttribute"/>, <c>AggressiveInlining</c>), plus marshalling stubs, plus the runtime's async and threading plumbing.</summary>
@@ -163,36 +169,41 @@ internal static class StackFolding
                 return false;
             }
 
-            string name = type.Name;
-            return type.Namespace switch
-            {
-                "System.Threading.Tasks" or "System.Threading.Tasks.Sources" => true,
-
-                // Builders, boxes, awaiters and the like; not ConditionalWeakTable or RuntimeHelpers, whose
-                // callbacks run for the code that called them.
-                "System.Runtime.CompilerServices" => name.Contains("Async", StringComparison.Ordinal)
-                    || name.Contains("Await", StringComparison.Ordinal)
-                    || name.Contains("MethodBuilder", StringComparison.Ordinal)
-                    || name.Contains("Continuation", StringComparison.Ordinal),
-
-                // Not LazyInitializer or ThreadLocal, whose factories also run for their caller.
-                "System.Threading" => name.StartsWith("ThreadPool", StringComparison.Ordinal)
-                    || name.StartsWith("PortableThreadPool", StringComparison.Ordinal)
-                    || name.StartsWith("WindowsThreadPool", StringComparison.Ordinal)
-                    || name.StartsWith("_ThreadPool", StringComparison.Ordinal)
-                    || name.StartsWith("_IOCompletion", StringComparison.Ordinal)
-                    || name.StartsWith("QueueUserWorkItemCallback", StringComparison.Ordinal)
-                    || name.StartsWith("TimerQueue", StringComparison.Ordinal)
-                    || name.StartsWith("CompleteWaitThreadPoolWorkItem", StringComparison.Ordinal)
-                    || name is "ExecutionContext" or "Thread" or "CancellationTokenSource" or "SynchronizationContext" or "RegisteredWaitHandle" or "WaitSubsystem",
-                _ => false,
-            };
+            return IsCoreLibDispatchType(type.Namespace, type.Name);
         }
 
-        // The socket engine delivers completions; the code that started the operation is not below it.
-        return type.Namespace == "System.Net.Sockets"
-            && type.Name is "SocketAsyncEngine" or "SocketAsyncContext" or "SocketAsyncEventArgs";
+        return IsSocketDispatchType(type.Namespace, type.Name);
     }
+
+    /// <summary>The dispatch rule for an outermost type of CoreLib, by namespace and name.</summary>
+    private static bool IsCoreLibDispatchType(string? ns, string name) =>
+        ns switch
+        {
+            "System.Threading.Tasks" or "System.Threading.Tasks.Sources" => true,
+
+            // Builders, boxes, awaiters and the like; not ConditionalWeakTable or RuntimeHelpers, whose
+            // callbacks run for the code that called them.
+            "System.Runtime.CompilerServices" => name.Contains("Async", StringComparison.Ordinal)
+                || name.Contains("Await", StringComparison.Ordinal)
+                || name.Contains("MethodBuilder", StringComparison.Ordinal)
+                || name.Contains("Continuation", StringComparison.Ordinal),
+
+            // Not LazyInitializer or ThreadLocal, whose factories also run for their caller.
+            "System.Threading" => name.StartsWith("ThreadPool", StringComparison.Ordinal)
+                || name.StartsWith("PortableThreadPool", StringComparison.Ordinal)
+                || name.StartsWith("WindowsThreadPool", StringComparison.Ordinal)
+                || name.StartsWith("_ThreadPool", StringComparison.Ordinal)
+                || name.StartsWith("_IOCompletion", StringComparison.Ordinal)
+                || name.StartsWith("QueueUserWorkItemCallback", StringComparison.Ordinal)
+                || name.StartsWith("TimerQueue", StringComparison.Ordinal)
+                || name.StartsWith("CompleteWaitThreadPoolWorkItem", StringComparison.Ordinal)
+                || name is "ExecutionContext" or "Thread" or "CancellationTokenSource" or "SynchronizationContext" or "RegisteredWaitHandle" or "WaitSubsystem",
+            _ => false,
+        };
+
+    /// <summary>The socket engine delivers completions; the code that started the operation is not below it.</summary>
+    private static bool IsSocketDispatchType(string? ns, string name) =>
+        ns == "System.Net.Sockets" && name is "SocketAsyncEngine" or "SocketAsyncContext" or "SocketAsyncEventArgs";
 
     /// <summary>The first frame of application code; failing that, the first visible frame that is not the pool or a pipe; failing that, the first visible frame.</summary>
     private static int FindCaller(IReadOnlyList<StackFrame> frames)
@@ -201,22 +212,23 @@ internal static class StackFolding
         int visible = -1;
         for (int i = 0; i < frames.Count; i++)
         {
-            MethodBase? method = frames[i].GetMethod();
-            if (IsApplication(method))
+            MethodBase? method = FrameMethods.Method(frames[i]);
+            FrameNames? names = method is null ? FrameMethods.Names(frames[i]) : null;
+            if (method is not null ? IsApplication(method) : names is { } application && IsApplication(application))
             {
                 return i;
             }
 
-            if (IsDispatch(method))
+            if (method is not null ? IsDispatch(method) : names is { } dispatch && IsDispatch(dispatch))
             {
                 // A frame past dispatch is whoever resumed the allocating code, never its caller.
                 break;
             }
 
-            if (!IsHidden(method))
+            if (!(method is not null ? IsHidden(method) : names is { } hidden && IsHidden(hidden)))
             {
                 visible = visible < 0 ? i : visible;
-                framework = framework < 0 && !IsAllocator(method) ? i : framework;
+                framework = framework < 0 && !(method is not null ? IsAllocator(method) : names is { } allocator && IsAllocator(allocator)) ? i : framework;
             }
         }
 
@@ -233,12 +245,11 @@ internal static class StackFolding
             return false;
         }
 
-        if (type.Assembly == s_ownAssembly || type.Namespace?.StartsWith("System.Buffers", StringComparison.Ordinal) == true)
-        {
-            return true;
-        }
-
-        string? name = type.Assembly.GetName().Name;
-        return name is "System.IO.Pipelines" or "OffHeapTracker.AspNetCore";
+        return type.Assembly == s_ownAssembly || IsAllocatorType(type.Namespace, type.Assembly.GetName().Name);
     }
+
+    /// <summary>The allocator rule by namespace and assembly simple name.</summary>
+    private static bool IsAllocatorType(string? ns, string? assembly) =>
+        ns?.StartsWith("System.Buffers", StringComparison.Ordinal) == true
+        || assembly is "OffHeapTracker" or "System.IO.Pipelines" or "OffHeapTracker.AspNetCore";
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -13,7 +14,7 @@ namespace OffHeapTracker.Monitoring;
 /// <c>Type.Method.Local(ParamType, ...)</c>; top-level statements are <c>Program.Main</c>; a compiled expression
 /// tree (<c>lambda_method18</c>) is <c>[compiled expression]</c>.
 /// </remarks>
-internal static class StackFrameFormatter
+internal static partial class StackFrameFormatter
 {
     private static readonly ConditionalWeakTable<Type, StrongBox<MethodBase?>> s_kickoffMethods = new();
 
@@ -46,10 +47,10 @@ internal static class StackFrameFormatter
                 builder.Append('\n');
             }
 
-            MethodBase? method = frame.GetMethod();
+            MethodBase? method = FrameMethods.Method(frame);
             if (method is null)
             {
-                builder.Append("<unknown>");
+                AppendWithoutMetadata(builder, frame, readable: false);
                 continue;
             }
 
@@ -70,10 +71,10 @@ internal static class StackFrameFormatter
     /// <summary>One frame, readable.</summary>
     public static void AppendReadable(StringBuilder builder, StackFrame frame)
     {
-        MethodBase? method = frame.GetMethod();
+        MethodBase? method = FrameMethods.Method(frame);
         if (method is null)
         {
-            builder.Append("<unknown>");
+            AppendWithoutMetadata(builder, frame, readable: true);
             return;
         }
 
@@ -119,23 +120,26 @@ internal static class StackFrameFormatter
     }
 
     /// <summary>The method whose body a state machine type holds, found by its <see cref="StateMachineAttribute"/>; cached per type.</summary>
-    private static MethodBase? KickoffMethod(Type stateMachine) =>
-        s_kickoffMethods.GetValue(stateMachine, static type =>
-        {
-            const BindingFlags all = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
-            foreach (MethodInfo candidate in type.DeclaringType!.GetMethods(all))
-            {
-                // Compared by metadata token: a generic state machine on the stack may be an instantiation of the attribute's definition.
-                if (candidate.GetCustomAttribute<StateMachineAttribute>(inherit: false)?.StateMachineType is { } declared
-                    && declared.MetadataToken == type.MetadataToken
-                    && declared.Module == type.Module)
-                {
-                    return new StrongBox<MethodBase?>(candidate);
-                }
-            }
+    private static MethodBase? KickoffMethod(Type stateMachine) => s_kickoffMethods.GetValue(stateMachine, FindKickoffMethod).Value;
 
-            return new StrongBox<MethodBase?>(null);
-        }).Value;
+    [UnconditionalSuppressMessage("Trimming", "IL2075:UnrecognizedReflectionPattern",
+        Justification = "Looks among the declaring type's methods for the one a state machine on the stack belongs to. That method ran (it started the state machine), so the trimmer kept it; the members trimming removes are ones this search does not want. Where the method or its StateMachineAttribute is not there to find (NativeAOT keeps metadata only for methods reflection can see), the search finds nothing and the frame is shown by the method name its state machine type carries.")]
+    private static StrongBox<MethodBase?> FindKickoffMethod(Type stateMachine)
+    {
+        const BindingFlags all = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
+        foreach (MethodInfo candidate in stateMachine.DeclaringType!.GetMethods(all))
+        {
+            // Compared by metadata token: a generic state machine on the stack may be an instantiation of the attribute's definition.
+            if (candidate.GetCustomAttribute<StateMachineAttribute>(inherit: false)?.StateMachineType is { } declared
+                && declared.MetadataToken == stateMachine.MetadataToken
+                && declared.Module == stateMachine.Module)
+            {
+                return new StrongBox<MethodBase?>(candidate);
+            }
+        }
+
+        return new StrongBox<MethodBase?>(null);
+    }
 
     private static void AppendMethodName(StringBuilder builder, string name, MethodBase? method)
     {

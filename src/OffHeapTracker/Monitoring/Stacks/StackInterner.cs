@@ -6,13 +6,14 @@ namespace OffHeapTracker.Monitoring;
 
 /// <summary>The table behind <see cref="StackCapture"/>: captures stacks as frames and shares one <see cref="CapturedStackTrace"/> per distinct stack.</summary>
 /// <remarks>
-/// Identity is (method, IL offset) per frame, hashed to 64 bits; a hash hit is confirmed frame by frame, and on a
+/// Identity is (method, IL offset) per frame, or the native code address where the runtime has no method (NativeAOT), hashed to 64 bits; a hash hit is confirmed frame by frame, and on a
 /// true collision the newcomer gets its own unshared entry. Bounded: past <c>maxStacks</c> distinct stacks a
 /// new stack is refused (the caller counts the buffer as dropped) so the table cannot grow without end.
 /// </remarks>
 internal sealed class StackInterner(int maxStacks)
 {
     private static readonly Assembly s_ownAssembly = typeof(StackInterner).Assembly;
+    private static readonly string? s_ownAssemblyName = s_ownAssembly.GetName().Name;
 
     private readonly ConcurrentDictionary<long, CapturedStackTrace> _stacks = new();
     private int _count;
@@ -49,7 +50,7 @@ internal sealed class StackInterner(int maxStacks)
         {
             StackFrame frame = trace.GetFrame(first + i)!;
             frames[i] = frame;
-            hash = Mix(hash, frame.GetMethod()?.GetHashCode() ?? 0);
+            hash = Mix(hash, FrameMethods.IdentityHash(frame));
             hash = Mix(hash, frame.GetILOffset());
         }
 
@@ -76,7 +77,21 @@ internal sealed class StackInterner(int maxStacks)
         return created;
     }
 
-    private static bool IsOwnFrame(StackFrame? frame) => frame?.GetMethod()?.DeclaringType?.Assembly == s_ownAssembly;
+    private static bool IsOwnFrame(StackFrame? frame)
+    {
+        if (frame is null)
+        {
+            return false;
+        }
+
+        if (FrameMethods.Method(frame) is { } method)
+        {
+            return method.DeclaringType?.Assembly == s_ownAssembly;
+        }
+
+        // No metadata (NativeAOT): the names stack-trace metadata keeps still say whose frame it is.
+        return FrameMethods.Names(frame)?.SimpleAssemblyName == s_ownAssemblyName;
+    }
 
     private static long Mix(long hash, int value) => unchecked((hash ^ value) * 1099511628211L);
 }

@@ -11,7 +11,7 @@ namespace OffHeapTracker.Tests.Monitoring.Stacks;
 /// Most frames here are built from reflection (<see cref="Frame"/>), so what is formatted does not depend on what
 /// the JIT inlined or how the runtime schedules continuations.
 /// </remarks>
-public sealed class StackFrameFormatterTests
+public sealed partial class StackFrameFormatterTests
 {
     private const string Here = "OffHeapTracker.Tests.Monitoring.Stacks.StackFrameFormatterTests";
 
@@ -268,7 +268,7 @@ public sealed class StackFrameFormatterTests
         Assert.Equal(string.Empty, StackFrameFormatter.Format([]));
     }
 
-    private static FakeFrame Frame(MethodBase? method, string? file = null, int line = 0) => new FakeFrame(method, file, line);
+    private static FakeFrame Frame(MethodBase? method, string? file = null, int line = 0, int ilOffset = StackFrame.OFFSET_UNKNOWN) => new FakeFrame(method, file, line, ilOffset);
 
     private static MethodInfo PipeGetMemory => typeof(System.IO.Pipelines.PipeWriter).GetMethod(nameof(System.IO.Pipelines.PipeWriter.GetMemory))!;
 
@@ -326,10 +326,13 @@ public sealed class StackFrameFormatterTests
     {
     }
 
-    /// <summary>Stands in for a captured frame: reports the method, file and line it was given.</summary>
-    private sealed class FakeFrame(MethodBase? method, string? file, int line) : StackFrame
+    /// <summary>Stands in for a captured frame: reports the method, file, line and IL offset it was given.</summary>
+    /// <remarks>A null method is what NativeAOT gives for a method it kept no metadata for.</remarks>
+    private sealed class FakeFrame(MethodBase? method, string? file, int line, int ilOffset) : StackFrame
     {
         public override MethodBase? GetMethod() => method;
+
+        public override int GetILOffset() => ilOffset;
 
         public override string? GetFileName() => file;
 
