@@ -113,7 +113,7 @@ public sealed partial class DashboardTests
             await Assertions.Expect(page.Locator("#resident tbody tr").First).ToBeVisibleAsync();
             foreach (string? poolName in await page.Locator("#resident tbody tr td:nth-child(5)").AllTextContentsAsync())
             {
-                Assert.Equal(flatPool.Name, poolName);
+                Assert.Equal($"{flatPool.Name} #{flatPool.Id}", poolName);
             }
 
             await page.SelectOptionAsync("#f-pool", "");

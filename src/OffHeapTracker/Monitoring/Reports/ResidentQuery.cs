@@ -201,6 +201,7 @@ internal sealed class ResidentQuery(TimeProvider time, long originTimestamp, Dat
         AllocateTime = originTime + time.GetElapsedTime(originTimestamp, record.Timestamp),
         Context = record.Context,
         PoolName = record.PoolName,
+        PoolId = record.PoolId,
         ThreadId = record.ThreadId,
         Address = record.Address,
     };
