@@ -15,7 +15,7 @@ public sealed class ResidentBufferTests
         using DirectBuffer a = first.Rent(512);
         using DirectBuffer b = second.Rent(512);
 
-        IReadOnlyList<ResidentBuffer> rows = monitor.GetResident();
+        IReadOnlyList<ResidentBuffer> rows = monitor.GetResident(TimeSpan.Zero);
         Assert.Equal(first.Id, Assert.Single(rows, r => r.Id == a.Id).PoolId);
         Assert.Equal(second.Id, Assert.Single(rows, r => r.Id == b.Id).PoolId);
         Assert.NotEqual(first.Id, second.Id);
