@@ -42,6 +42,26 @@ public sealed partial class BufferMonitorEndpointsTests
     }
 
     [Fact]
+    public async Task Resident_GivesEachRowItsPoolsId_TheIdStatsListsThePoolUnder()
+    {
+        await using TestApp app = await TestApp.StartAsync();
+        var factory = app.App.Services.GetRequiredService<DirectBufferPoolFactory>();
+        var first = (DirectBufferPool)factory.Create(new MemoryPoolOptions { Owner = "twin-report" });
+        var second = (DirectBufferPool)factory.Create(new MemoryPoolOptions { Owner = "twin-report" });
+        app.Monitor.Enable();
+        using DirectBuffer a = first.Rent(4096);
+        using DirectBuffer b = second.Rent(4096);
+
+        IReadOnlyList<ResidentBuffer> rows = BufferReportFormatter.ParseResidentJson(await app.Client.GetStringAsync("/debug/buffers/resident?minAge=0&limit=1000"));
+        Assert.Equal(first.Id, Assert.Single(rows, r => r.Id == a.Id).PoolId);
+        Assert.Equal(second.Id, Assert.Single(rows, r => r.Id == b.Id).PoolId);
+
+        using JsonDocument stats = JsonDocument.Parse(await app.Client.GetStringAsync("/debug/buffers/stats"));
+        List<int> twins = [.. stats.RootElement.GetProperty("pools").EnumerateArray().Where(p => p.GetProperty("name").GetString() == "twin-report").Select(p => p.GetProperty("id").GetInt32())];
+        Assert.Equal(new[] { first.Id, second.Id }.Order(), twins.Order());
+    }
+
+    [Fact]
     public async Task Resident_LeavesNativeAddressesOut_UnlessTheOptionAsksForThem()
     {
         await using TestApp app = await TestApp.StartAsync(map: a => a.MapBufferMonitor(o => o.IncludeAddresses = true, "/with-addresses"));

@@ -34,6 +34,31 @@ public sealed partial class BufferMonitorEndpointsTests(ITestOutputHelper output
     }
 
     [Fact]
+    public async Task Stats_CarriesEachPoolsCensusOfNormalBuffers_WithTheMonitorOff()
+    {
+        await using TestApp app = await TestApp.StartAsync();
+        var clock = new AheadClock();
+        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "census", TimeProvider = clock });
+        using DirectBuffer old1 = pool.Rent(4096);
+        using DirectBuffer old2 = pool.Rent(4096);
+        using DirectBuffer pooled = pool.Rent(4096, BufferType.Pool);
+        clock.Advance(TimeSpan.FromHours(2));
+        using DirectBuffer young = pool.Rent(4096);
+
+        using JsonDocument stats = JsonDocument.Parse(await app.Client.GetStringAsync("/debug/buffers/stats"));
+        Assert.False(stats.RootElement.GetProperty("monitor").GetProperty("enabled").GetBoolean());
+        Assert.Equal(60, stats.RootElement.GetProperty("old_age_seconds").GetDouble());
+        JsonElement entry = Assert.Single(stats.RootElement.GetProperty("pools").EnumerateArray(), p => p.GetProperty("id").GetInt32() == pool.Id);
+        Assert.Equal("census", entry.GetProperty("name").GetString());
+        Assert.Equal(4, entry.GetProperty("outstanding_count").GetInt64());
+        JsonElement census = entry.GetProperty("census");
+        Assert.Equal(3, census.GetProperty("normal_count").GetInt64());
+        Assert.Equal(2, census.GetProperty("old_normal_count").GetInt64());
+        Assert.Equal(2 * 4096, census.GetProperty("old_normal_bytes").GetInt64());
+        Assert.InRange(census.GetProperty("oldest_normal_second").GetDouble(), 7200, 7200 + Eventually.Patience.TotalSeconds);
+    }
+
+    [Fact]
     public async Task EnableAndDisable_NeedPostAndTheActionHeader()
     {
         await using TestApp app = await TestApp.StartAsync();

@@ -91,7 +91,12 @@ public sealed partial class DashboardTests
             await page.Keyboard.PressAsync("Enter");
             ILocator stack = page.Locator("#sites tr.detail pre");
             await Assertions.Expect(stack).ToContainTextAsync(nameof(LeakOne));
+
+            // The screenshot shows the records grouped by site: the growing one flagged, beside the flat one.
+            await page.SelectOptionAsync("#group-by", "site");
+            await Assertions.Expect(page.Locator("#resident tbody tr.group.suspect", new PageLocatorOptions { HasText = nameof(LeakOne) })).ToHaveCountAsync(1);
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryPaths.Root, "docs", "dashboard.png"), FullPage = true });
+            await page.SelectOptionAsync("#group-by", "");
             await stack.EvaluateAsync("pre => { const r = document.createRange(); r.selectNodeContents(pre); const s = getSelection(); s.removeAllRanges(); s.addRange(r); }");
             await WaitForRefreshesAsync(page, 2);
             Assert.Contains(nameof(LeakOne), await page.EvaluateAsync<string>("() => getSelection().toString()"), StringComparison.Ordinal);
@@ -113,7 +118,7 @@ public sealed partial class DashboardTests
             await Assertions.Expect(page.Locator("#resident tbody tr").First).ToBeVisibleAsync();
             foreach (string? poolName in await page.Locator("#resident tbody tr td:nth-child(5)").AllTextContentsAsync())
             {
-                Assert.Equal(flatPool.Name, poolName);
+                Assert.Equal($"{flatPool.Name} #{flatPool.Id}", poolName);
             }
 
             await page.SelectOptionAsync("#f-pool", "");

@@ -34,6 +34,10 @@ public sealed record ResidentBuffer
     /// <summary>Gets the name of the pool that served the buffer.</summary>
     public required string PoolName { get; init; }
 
+    /// <summary>Gets the instance number of the pool that served the buffer (<see cref="DirectBufferPool.Id"/>), which tells apart pools that share a <see cref="PoolName"/>.</summary>
+    /// <remarks>The same number as the pool's <c>offheaptracker.pool.id</c> tag in metrics and the <c>id</c> beside its statistics in the ASP.NET Core <c>/stats</c> endpoint; 0 in rows read from a report that predates the field.</remarks>
+    public int PoolId { get; init; }
+
     /// <summary>Gets the managed id of the thread that rented the buffer.</summary>
     public required int ThreadId { get; init; }
 

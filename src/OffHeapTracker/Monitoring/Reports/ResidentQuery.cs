@@ -84,6 +84,7 @@ internal sealed partial class ResidentQuery(TimeProvider time, long originTimest
         AllocateTime = originTime + time.GetElapsedTime(originTimestamp, record.Timestamp),
         Context = record.Context,
         PoolName = record.PoolName,
+        PoolId = record.PoolId,
         ThreadId = record.ThreadId,
         Address = record.Address,
     };
