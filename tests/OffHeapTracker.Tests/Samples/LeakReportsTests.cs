@@ -29,6 +29,18 @@ public sealed class LeakReportsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task TheGrowingCacheIsFlaggedAsASuspect_AndTheFlatSessionIsNot()
+    {
+        string text = await RunAsync();
+        string sites = text[text.IndexOf("A second later", StringComparison.Ordinal)..text.IndexOf("The top site's stack", StringComparison.Ordinal)];
+
+        // Three samples (17, 20, then 25 cached buffers of 16 KiB): it rose twice and never fell.
+        Assert.Matches(@"442,368 bytes in 27 buffers \(NORMAL\)[^\n]*\n  suspect: \+128 KiB over [0-9.]+ (ms|s), only growing \(\+[0-9.]+ [KMG]iB/min\)\n    at ReportService\.Render\(Int32\)\n", sites);
+        Assert.Matches(@"4,096 bytes in 1 buffer \(POOL\)[^\n]*\n    at Session\.\.ctor\(DirectBufferPool\)\n", sites);
+        Assert.True(sites.IndexOf("ReportService", StringComparison.Ordinal) < sites.IndexOf("Session", StringComparison.Ordinal), sites);
+    }
+
+    [Fact]
     public async Task AnEmptyReport_SaysItsBuffersAreTooYoung()
     {
         string text = await RunAsync();

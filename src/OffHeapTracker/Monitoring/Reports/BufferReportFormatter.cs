@@ -214,7 +214,8 @@ public static partial class BufferReportFormatter
     };
 
     private static string FormatSpan(TimeSpan span) =>
-        span.TotalSeconds < 90 ? span.TotalSeconds.ToString("0", CultureInfo.InvariantCulture) + " s"
+        span.TotalSeconds < 10 ? span.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture) + " s"
+        : span.TotalSeconds < 90 ? span.TotalSeconds.ToString("0", CultureInfo.InvariantCulture) + " s"
         : span.TotalHours < 2 ? span.TotalMinutes.ToString("0.#", CultureInfo.InvariantCulture) + " min"
         : span.TotalHours.ToString("0.#", CultureInfo.InvariantCulture) + " h";
 
