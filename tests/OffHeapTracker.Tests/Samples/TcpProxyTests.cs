@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using OffHeapTracker.Monitoring;
+using OffHeapTracker.Testing;
 using OffHeapTracker.Tests.Support;
 using TcpProxy;
 using Xunit.Abstractions;
@@ -18,8 +19,11 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
     [Fact]
     public async Task HundredConnections_ThousandRoundTripsEach_EveryByteIntact_NothingLeftAfterClose()
     {
-        ResidentBufferMonitor monitor = Pools.EnabledMonitor(configure: o => o.StackTraceSampling = 16);
-        using var pool = new DirectBufferPool(new DirectBufferPoolOptions { Name = "proxy-test", Monitor = monitor });
+        // Our own testing package, as a user's proxy tests would use it: its scope records every buffer with its
+        // stacks and, when disposed after the proxy, fails the test on any lease left out, dropped or disposed twice.
+        using var scope = new BufferTestScope("proxy-test");
+        ResidentBufferMonitor monitor = scope.Monitor;
+        DirectBufferPool pool = scope.Pool;
         await using var echo = new EchoServer();
         var proxy = new ProxyServer(pool, new IPEndPoint(IPAddress.Loopback, 0), echo.EndPoint);
         proxy.Start();
@@ -36,7 +40,7 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
 
             // Every client has closed; once the proxy has closed its side, every buffer is back. The wait ends as
             // soon as they are; 30 s only bounds a proxy that never closes, far above the milliseconds it takes.
-            await pool.WhenAllReturnedAsync(TimeSpan.FromSeconds(30));
+            await scope.AssertAllReturnedAsync(TimeSpan.FromSeconds(30));
             Assert.Empty(monitor.GetResident(TimeSpan.Zero, BufferType.Normal));
             Assert.Empty(monitor.GetResident(TimeSpan.Zero));
             DirectBufferPoolStatistics stats = pool.GetStatistics();
@@ -58,6 +62,9 @@ public sealed class TcpProxyTests(ITestOutputHelper output)
         {
             await proxy.DisposeAsync();
         }
+
+        // Forces finalizers, then fails on any leak, double dispose or lease still out, each listed with its stacks.
+        scope.Verify();
     }
 
     [Fact]
