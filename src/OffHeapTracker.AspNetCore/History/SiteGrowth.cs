@@ -1,3 +1,5 @@
+using OffHeapTracker.Monitoring;
+
 namespace OffHeapTracker.AspNetCore.History;
 
 /// <summary>How one site's bytes moved over the samples since the monitor was last switched on, and whether it only grew.</summary>
@@ -11,7 +13,7 @@ namespace OffHeapTracker.AspNetCore.History;
 internal readonly record struct SiteGrowth(int Points, long FirstBytes, long LastBytes, double Minutes, bool OnlyGrows, long RecentBytes, double RecentMinutes)
 {
     /// <summary>The fewest samples a verdict of growth needs: two rises take three points.</summary>
-    public const int MinPoints = 3;
+    public const int MinPoints = LeakSiteGrowth.MinPoints;
 
     public long GrowthBytes => LastBytes - FirstBytes;
 
@@ -28,56 +30,42 @@ internal readonly record struct SiteGrowth(int Points, long FirstBytes, long Las
     /// </remarks>
     public static SiteGrowth Of(HistorySample[] samples, int from, ulong key)
     {
-        int points = 0, rises = 0;
-        long first = 0, last = 0, max = 0, firstTime = 0, lastTime = 0;
-        bool fell = false;
-        var series = new List<(long Time, long Bytes)>();
+        var series = new List<(TimeSpan At, long Bytes, long Count)>();
         for (int i = from; i < samples.Length; i++)
         {
-            if (!TryFind(samples[i].Sites, key, out long bytes))
+            if (TryFind(samples[i].Sites, key, out SiteSample site))
             {
-                continue;
+                series.Add((TimeSpan.FromMilliseconds(samples[i].UnixMilliseconds), site.Bytes, site.Count));
             }
-
-            if (points == 0)
-            {
-                first = bytes;
-                firstTime = samples[i].UnixMilliseconds;
-            }
-            else
-            {
-                if (bytes > last)
-                {
-                    rises++;
-                }
-
-                fell |= bytes < max * 0.95;
-            }
-
-            points++;
-            series.Add((samples[i].UnixMilliseconds, bytes));
-            last = bytes;
-            lastTime = samples[i].UnixMilliseconds;
-            max = Math.Max(max, bytes);
         }
 
-        bool grows = points >= MinPoints && rises >= 2 && !fell && last >= first * 1.1 && last > first;
-        (long Time, long Bytes) middle = points > 0 ? series[(points - 1) / 2] : default;
-        return new SiteGrowth(points, first, last, (lastTime - firstTime) / 60_000.0, grows, last - middle.Bytes, (lastTime - middle.Time) / 60_000.0);
+        // The verdict is the core monitor's own rule, so the dashboard and GetLeakSites never disagree on a suspect.
+        LeakSiteGrowth growth = LeakSiteGrowth.Of(series);
+        int points = series.Count;
+        (TimeSpan At, long Bytes, long Count) middle = points > 0 ? series[(points - 1) / 2] : default;
+        TimeSpan last = points > 0 ? series[^1].At : TimeSpan.Zero;
+        return new SiteGrowth(
+            points,
+            growth.FirstBytes,
+            growth.LastBytes,
+            growth.Span.TotalMinutes,
+            growth.OnlyGrows,
+            growth.LastBytes - middle.Bytes,
+            (last - middle.At).TotalMinutes);
     }
 
-    private static bool TryFind(SiteSample[] sites, ulong key, out long bytes)
+    private static bool TryFind(SiteSample[] sites, ulong key, out SiteSample found)
     {
         foreach (SiteSample site in sites)
         {
             if (site.Key == key)
             {
-                bytes = site.Bytes;
+                found = site;
                 return true;
             }
         }
 
-        bytes = 0;
+        found = default;
         return false;
     }
 }

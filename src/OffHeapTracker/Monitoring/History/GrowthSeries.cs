@@ -1,7 +1,7 @@
 namespace OffHeapTracker.Monitoring;
 
 /// <summary>One site's points, oldest first, folded as they come into what <see cref="LeakSiteGrowth"/> reports.</summary>
-/// <remarks>The rule is the ASP.NET Core dashboard's (<c>OffHeapTracker.AspNetCore.History.SiteGrowth</c>): keep the two in step.</remarks>
+/// <remarks>The one implementation of the rule: the monitor's history and, through <see cref="LeakSiteGrowth.Of"/>, the ASP.NET Core dashboard's.</remarks>
 internal struct GrowthSeries
 {
     private int _points;
@@ -42,14 +42,17 @@ internal struct GrowthSeries
         _maxBytes = Math.Max(_maxBytes, bytes);
     }
 
-    public readonly LeakSiteGrowth ToGrowth(TimeProvider time) => new()
+    public readonly LeakSiteGrowth ToGrowth(TimeProvider time) => ToGrowth(time.TimestampFrequency);
+
+    /// <summary>The verdict, with timestamps counted at <paramref name="timestampFrequency"/> ticks a second.</summary>
+    public readonly LeakSiteGrowth ToGrowth(long timestampFrequency) => new()
     {
         Points = _points,
         FirstBytes = _firstBytes,
         LastBytes = _lastBytes,
         FirstCount = _firstCount,
         LastCount = _lastCount,
-        Span = _points > 1 ? time.GetElapsedTime(_firstTimestamp, _lastTimestamp) : TimeSpan.Zero,
+        Span = _points > 1 ? TimeSpan.FromSeconds((_lastTimestamp - _firstTimestamp) / (double)timestampFrequency) : TimeSpan.Zero,
         OnlyGrows = _points >= LeakSiteGrowth.MinPoints && _rises >= 2 && !_fell && _lastBytes >= _firstBytes * 1.1 && _lastBytes > _firstBytes,
     };
 }

@@ -53,4 +53,28 @@ public sealed record LeakSiteGrowth
 
     /// <summary>Gets a value indicating whether there are enough points (<see cref="MinPoints"/>) for a verdict; without one, <see cref="OnlyGrows"/> is false.</summary>
     public bool HasVerdict => Points >= MinPoints;
+
+    /// <summary>Judges a site's points, oldest first, by the rule in the remarks: the verdict the monitor gives its own history, for series kept elsewhere (the ASP.NET Core dashboard keeps an hour of them).</summary>
+    /// <param name="points">Each point's time (from any fixed origin), the site's bytes and its buffers, oldest first.</param>
+    /// <returns>The growth over the points; with fewer than <see cref="MinPoints"/>, no verdict.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="points"/> is null.</exception>
+    /// <exception cref="ArgumentException">A point is earlier than the one before it.</exception>
+    public static LeakSiteGrowth Of(IEnumerable<(TimeSpan At, long Bytes, long Count)> points)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        var series = default(GrowthSeries);
+        TimeSpan previous = TimeSpan.MinValue;
+        foreach ((TimeSpan at, long bytes, long count) in points)
+        {
+            if (at < previous)
+            {
+                throw new ArgumentException($"points must be oldest first: a point at {at} follows one at {previous}.", nameof(points));
+            }
+
+            previous = at;
+            series.Add(at.Ticks, bytes, count);
+        }
+
+        return series.ToGrowth(TimeSpan.TicksPerSecond);
+    }
 }
