@@ -53,18 +53,7 @@ internal static partial class StackFrameFormatter
             name = stateMachineMethod;
         }
 
-        switch (GeneratedNames.Parse(name, out string outer, out string detail))
-        {
-            case GeneratedNames.Kind.Lambda:
-                builder.Append(outer).Append("(lambda ").Append(detail).Append(')');
-                break;
-            case GeneratedNames.Kind.LocalFunction:
-                builder.Append(outer).Append('.').Append(detail);
-                break;
-            default:
-                builder.Append(GeneratedNames.Readable(name));
-                break;
-        }
+        AppendWrittenName(builder, name);
     }
 
     /// <summary>A frame with neither method nor names: where it is, so it can still be told apart and looked up (an IL offset, or an address in the native image that the image's symbols resolve).</summary>

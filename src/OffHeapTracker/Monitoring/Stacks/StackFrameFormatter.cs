@@ -143,17 +143,10 @@ internal static partial class StackFrameFormatter
 
     private static void AppendMethodName(StringBuilder builder, string name, MethodBase? method)
     {
-        switch (GeneratedNames.Parse(name, out string outer, out string detail))
+        if (AppendWrittenName(builder, name))
         {
-            case GeneratedNames.Kind.Lambda:
-                builder.Append(outer).Append("(lambda ").Append(detail).Append(')');
-                return;
-            case GeneratedNames.Kind.LocalFunction:
-                builder.Append(outer).Append('.').Append(detail);
-                break;
-            default:
-                builder.Append(GeneratedNames.Readable(name));
-                break;
+            // A lambda reads "Build(lambda 3)": its parameters are not what anyone wrote under that name.
+            return;
         }
 
         if (method is null)
@@ -163,6 +156,24 @@ internal static partial class StackFrameFormatter
         else
         {
             AppendParameters(builder, method, skipGenerated: true);
+        }
+    }
+
+    /// <summary>Appends a method's name as it was written (lambda in <c>Build</c>, local function <c>Produce</c>), without parameters.</summary>
+    /// <returns>True for a lambda, whose name already ends in parentheses.</returns>
+    private static bool AppendWrittenName(StringBuilder builder, string name)
+    {
+        switch (GeneratedNames.Parse(name, out string outer, out string detail))
+        {
+            case GeneratedNames.Kind.Lambda:
+                builder.Append(outer).Append("(lambda ").Append(detail).Append(')');
+                return true;
+            case GeneratedNames.Kind.LocalFunction:
+                builder.Append(outer).Append('.').Append(detail);
+                return false;
+            default:
+                builder.Append(GeneratedNames.Readable(name));
+                return false;
         }
     }
 
