@@ -82,6 +82,15 @@ public sealed partial class DashboardTests
         });
     }
 
+    /// <summary>Opens the dashboard at 1280×800 (an operator's laptop), with <see cref="Watch"/> collecting into <paramref name="problems"/>.</summary>
+    private static async Task<IPage> OpenDashboardAsync(IBrowser browser, Uri baseAddress, List<string> problems, string path = "/debug/buffers/")
+    {
+        IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
+        Watch(page, problems);
+        await page.GotoAsync(new Uri(baseAddress, path).ToString());
+        return page;
+    }
+
     /// <summary>Collects everything that would mean the page is broken: failed requests, HTTP errors, console errors, script errors, native dialogs.</summary>
     private static void Watch(IPage page, List<string> problems)
     {

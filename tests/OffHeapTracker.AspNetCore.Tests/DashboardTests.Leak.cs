@@ -59,10 +59,8 @@ public sealed partial class DashboardTests
 
             using IPlaywright playwright = await Playwright.CreateAsync();
             await using IBrowser browser = await LaunchAsync(playwright);
-            IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
             var problems = new List<string>();
-            Watch(page, problems);
-            await page.GotoAsync(new Uri(app.BaseAddress, Ops).ToString());
+            IPage page = await OpenDashboardAsync(browser, app.BaseAddress, problems, Ops);
 
             // Suspects first: the growing site leads the list although the flat one holds far more bytes.
             ILocator sites = page.Locator("#sites tbody tr.site");

@@ -39,10 +39,8 @@ public sealed partial class DashboardTests
 
             using IPlaywright playwright = await Playwright.CreateAsync();
             await using IBrowser browser = await LaunchAsync(playwright);
-            IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
             var problems = new List<string>();
-            Watch(page, problems);
-            await page.GotoAsync(new Uri(app.BaseAddress, "/debug/buffers/").ToString());
+            IPage page = await OpenDashboardAsync(browser, app.BaseAddress, problems);
             await page.FillAsync("#f-age", "0");
             await page.DispatchEventAsync("#f-age", "change");
 
@@ -145,10 +143,8 @@ public sealed partial class DashboardTests
         {
             using IPlaywright playwright = await Playwright.CreateAsync();
             await using IBrowser browser = await LaunchAsync(playwright);
-            IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
             var problems = new List<string>();
-            Watch(page, problems);
-            await page.GotoAsync(new Uri(app.BaseAddress, "/debug/buffers/").ToString());
+            IPage page = await OpenDashboardAsync(browser, app.BaseAddress, problems);
             await Assertions.Expect(page.Locator("#monitor-state")).ToHaveTextAsync("off");
 
             // First line: how many, how much, how old, in which pool, and what to do about it.
@@ -189,10 +185,8 @@ public sealed partial class DashboardTests
 
         using IPlaywright playwright = await Playwright.CreateAsync();
         await using IBrowser browser = await LaunchAsync(playwright);
-        IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
         var problems = new List<string>();
-        Watch(page, problems);
-        await page.GotoAsync(new Uri(app.BaseAddress, "/debug/buffers/").ToString());
+        IPage page = await OpenDashboardAsync(browser, app.BaseAddress, problems);
         await page.FillAsync("#f-age", "0");
         await page.DispatchEventAsync("#f-age", "change");
         await page.FillAsync("#f-context", "twins");

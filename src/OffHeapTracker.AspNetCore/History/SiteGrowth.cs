@@ -12,9 +12,6 @@ namespace OffHeapTracker.AspNetCore.History;
 /// <param name="RecentMinutes">The time the later half spans.</param>
 internal readonly record struct SiteGrowth(int Points, long FirstBytes, long LastBytes, double Minutes, bool OnlyGrows, long RecentBytes, double RecentMinutes)
 {
-    /// <summary>The fewest samples a verdict of growth needs: two rises take three points.</summary>
-    public const int MinPoints = LeakSiteGrowth.MinPoints;
-
     public long GrowthBytes => LastBytes - FirstBytes;
 
     public double BytesPerMinute => Minutes > 0 ? GrowthBytes / Minutes : 0;

@@ -34,6 +34,11 @@ internal static class CoarseClock
     /// <summary>Gets the last published <see cref="Stopwatch"/> timestamp; valid once <see cref="TryStart"/> returned true.</summary>
     public static long Now => Volatile.Read(ref s_now);
 
+    /// <summary>Says whether <see cref="Now"/> may be read instead of <paramref name="clock"/>: only for the system clock (an injected one is read as given), and only once the ticker runs.</summary>
+    /// <param name="clock">The clock a pool or monitor was given.</param>
+    /// <returns>True if <paramref name="clock"/> is <see cref="TimeProvider.System"/> and the ticker runs (started here if need be).</returns>
+    public static bool CanStandInFor(TimeProvider clock) => ReferenceEquals(clock, TimeProvider.System) && TryStart();
+
     /// <summary>Starts the ticker thread if it has not started yet.</summary>
     /// <returns>True if the clock runs; false if its thread could not be created (the caller then reads a precise clock instead).</returns>
     public static bool TryStart()

@@ -72,7 +72,7 @@ public sealed unsafe partial class DirectBufferPool
     }
 
     private static TimeProvider? ChooseCensusClock(TimeProvider clock) =>
-        ReferenceEquals(clock, TimeProvider.System) && CoarseClock.TryStart() ? null : clock;
+        CoarseClock.CanStandInFor(clock) ? null : clock;
 
     private CensusTime CensusTimeNow() =>
         _censusClock is null

@@ -69,7 +69,7 @@ internal sealed partial class BufferTracker
 
         // Record ages are then up to one coarse period (0.1 s) too old, never too young: a suspect listed by
         // GetResident(1 s) is at least 0.9 s old. An injected clock (tests, simulations) is read as given.
-        _coarseStamps = ReferenceEquals(_monitorClock, TimeProvider.System) && CoarseClock.TryStart();
+        _coarseStamps = CoarseClock.CanStandInFor(_monitorClock);
 
         _poolId = poolId;
         _doubleDisposeWarnings = new WarningRateLimiter(warningClock, s_warningInterval);
