@@ -82,7 +82,11 @@ public sealed unsafe partial class DirectBufferPool
     // The rent fast path: with the system clock, one static load and one branch (see CoarseClock for why not a
     // clock read).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+#if CENSUS_COMPILED_OUT
+    private long CensusNow() => 0;
+#else
     private long CensusNow() => _censusClock is null ? CoarseClock.Now : ReadCensusClock();
+#endif
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private long ReadCensusClock()
