@@ -80,7 +80,7 @@ PROXY_BIN=samples/TcpProxy/bin/Release/net10.0/TcpProxy
 KESTREL_BIN=benchmarks/OffHeapTracker.E2E.Kestrel/bin/Release/net10.0/OffHeapTracker.E2E.Kestrel
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/offheaptracker-e2e.XXXXXX")
-RESULTS=$WORK/results.tsv     # workload, config, round, rps, detail
+RESULTS=$WORK/results.tsv     # workload, config, round, rps, detail, server CPU microseconds per request
 SHUTDOWNS=$WORK/shutdowns.tsv # round, group, config, exit code, last line
 COMMANDS=$WORK/commands.txt
 : > "$RESULTS"
@@ -197,6 +197,19 @@ free_port() {
 }
 
 # --- servers -------------------------------------------------------------------------------------------------------
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# CPU time the process has used so far, all threads, user + system, in clock ticks (/proc/PID/stat fields 14 and 15;
+# the command name in field 2 may hold spaces, so the fields are counted after its closing parenthesis).
+cpu_ticks() { # pid
+  sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# Microseconds of CPU per request from two cpu_ticks readings.
+cpu_per_request() { # ticks-before ticks-after requests
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN { if (n <= 0) print ""; else printf "%.3f", (b - a) / hz * 1e6 / n }'
+}
 
 monitor_env() { # config -> the server's OFFHEAPTRACKER_ variables, one per line
   local mode=${1#*-}
@@ -321,20 +334,25 @@ run_proxy() { # config round
   fi
   redis_bench "$SERVER_ADDR" "$warm" "$WORK/warmup.out" no
   n=$(requests_for "$BENCH_SET" "$BENCH_GET" "$MEASURE_SECONDS")
+  local ticks
+  ticks=$(cpu_ticks "$SERVER_PID")
   redis_bench "$SERVER_ADDR" "$n" "$WORK/proxy-$config-$round.out" yes
+  # One CPU figure for the SET and GET runs together (one client run): both rows carry it.
+  local cpu
+  cpu=$(cpu_per_request "$ticks" "$(cpu_ticks "$SERVER_PID")" $((2 * n)))
   LAST_SET[$config]=$BENCH_SET
   LAST_GET[$config]=$BENCH_GET
   ANY_SET=$BENCH_SET
   ANY_GET=$BENCH_GET
-  printf '%s\t%s\t%s\t%s\t%s\n' proxy-set "$config" "$round" "$BENCH_SET" "-n $n" >> "$RESULTS"
-  printf '%s\t%s\t%s\t%s\t%s\n' proxy-get "$config" "$round" "$BENCH_GET" "-n $n" >> "$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' proxy-set "$config" "$round" "$BENCH_SET" "-n $n" "$cpu" >> "$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' proxy-get "$config" "$round" "$BENCH_GET" "-n $n" "$cpu" >> "$RESULTS"
   stop_server "$round" proxy "$config" "$log"
-  say "round $round/$ROUNDS  proxy    $(printf '%-16s' "$config") SET $(printf '%8.0f' "$BENCH_SET")/s  GET $(printf '%8.0f' "$BENCH_GET")/s  (-n $n)"
+  say "round $round/$ROUNDS  proxy    $(printf '%-16s' "$config") SET $(printf '%8.0f' "$BENCH_SET")/s  GET $(printf '%8.0f' "$BENCH_GET")/s  (-n $n)  $cpu us CPU/request"
 }
 
 # --- the kestrel workload ------------------------------------------------------------------------------------------
 
-# Sets BENCH_RPS and BENCH_NOTE (wrk's error lines, if any).
+# Sets BENCH_RPS, BENCH_REQUESTS and BENCH_NOTE (wrk's error lines, if any).
 wrk_bench() { # seconds url output record? [lua]
   local cmd=(wrk -t "$WRK_THREADS" -c "$WRK_CONNECTIONS" -d "${1}s")
   [ -n "${5:-}" ] && cmd+=(-s "$5")
@@ -343,6 +361,7 @@ wrk_bench() { # seconds url output record? [lua]
   run_client "$3" "${cmd[@]}"
   BENCH_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$3")
   [ -n "$BENCH_RPS" ] || { cat "$3" >&2; fail "no Requests/sec in wrk's output"; }
+  BENCH_REQUESTS=$(awk '/ requests in / { print $1 }' "$3")
   BENCH_NOTE=$(grep -E 'Non-2xx|Socket errors' "$3" | tr -s ' ' | paste -sd ';' - || true)
 }
 
@@ -354,7 +373,7 @@ check_kestrel() { # config addr
 }
 
 run_kestrel() { # config round
-  local config=$1 round=$2 log=$WORK/kestrel-$1-$2.log endpoint lua workload line=""
+  local config=$1 round=$2 log=$WORK/kestrel-$1-$2.log endpoint lua workload line="" ticks cpu
   echo "# round $round, kestrel, $config" >> "$COMMANDS"
   start_server "$config" "$log" 'listening on http://([0-9.]+:[0-9]+);' \
     "$KESTREL_BIN" --listen 127.0.0.1:0 --pool "${config%%-*}"
@@ -364,13 +383,15 @@ run_kestrel() { # config round
     [ "$endpoint" = echo ] && lua=$WORK/echo.lua
     workload=kestrel-$endpoint
     wrk_bench "$WARMUP_SECONDS" "http://$SERVER_ADDR/$endpoint" "$WORK/warmup.out" no "$lua"
+    ticks=$(cpu_ticks "$SERVER_PID")
     wrk_bench "$MEASURE_SECONDS" "http://$SERVER_ADDR/$endpoint" "$WORK/$workload-$config-$round.out" yes "$lua"
+    cpu=$(cpu_per_request "$ticks" "$(cpu_ticks "$SERVER_PID")" "${BENCH_REQUESTS:-0}")
     if [ -n "$BENCH_NOTE" ]; then
       PROBLEMS=$((PROBLEMS + 1))
       echo "run.sh: $workload $config round $round: $BENCH_NOTE" >&2
     fi
-    printf '%s\t%s\t%s\t%s\t%s\n' "$workload" "$config" "$round" "$BENCH_RPS" "${BENCH_NOTE:-}" >> "$RESULTS"
-    line+=" /$endpoint $(printf '%8.0f' "$BENCH_RPS")/s"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$config" "$round" "$BENCH_RPS" "${BENCH_NOTE:-}" "$cpu" >> "$RESULTS"
+    line+=" /$endpoint $(printf '%8.0f' "$BENCH_RPS")/s ${cpu}us"
   done
   stop_server "$round" kestrel "$config" "$log"
   say "round $round/$ROUNDS  kestrel  $(printf '%-16s' "$config")$line"
@@ -382,8 +403,12 @@ rps_of() { # workload config round
   awk -F'\t' -v w="$1" -v c="$2" -v r="$3" '$1 == w && $2 == c && $3 == r { print $4 }' "$RESULTS"
 }
 
-median_of() { # workload config
-  awk -F'\t' -v w="$1" -v c="$2" '$1 == w && $2 == c { print $4 }' "$RESULTS" | sort -g \
+cpu_of() { # workload config round -> server CPU microseconds per request
+  awk -F'\t' -v w="$1" -v c="$2" -v r="$3" '$1 == w && $2 == c && $3 == r { print $6 }' "$RESULTS"
+}
+
+median_of() { # workload config [column: 4 requests/s (default), 6 CPU per request]
+  awk -F'\t' -v w="$1" -v c="$2" -v k="${3:-4}" '$1 == w && $2 == c && $k != "" { print $k }' "$RESULTS" | sort -g \
     | awk '{ v[NR] = $1 } END { if (NR == 0) exit; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
@@ -422,6 +447,15 @@ paired_ratios() { # workload numerator denominator
   local r out=""
   for ((r = 1; r <= ROUNDS; r++)); do
     out+="$(ratio "$(rps_of "$1" "$2" "$r")" "$(rps_of "$1" "$3" "$r")") "
+  done
+  echo "${out% }"
+}
+
+# The same pairs for server CPU per request, as numerator / denominator (above 1: the numerator costs more).
+paired_cpu_ratios() { # workload numerator denominator
+  local r out=""
+  for ((r = 1; r <= ROUNDS; r++)); do
+    out+="$(ratio "$(cpu_of "$1" "$2" "$r")" "$(cpu_of "$1" "$3" "$r")") "
   done
   echo "${out% }"
 }
@@ -505,6 +539,11 @@ for workload in "${WORKLOADS[@]}"; do
     r=$(ratio "$(median_of "$workload" "$num")" "$(median_of "$workload" "$den")")
     printf '  %-34s %s  %-9s per round: %s\n' "$label" "$r" "$(percent "$r")" "$(paired_ratios "$workload" "$num" "$den")"
   done < <(comparisons_of "$workload")
+  echo "  server CPU per request (first / second; above 1 costs more):"
+  while read -r num den label; do
+    r=$(ratio "$(median_of "$workload" "$num" 6)" "$(median_of "$workload" "$den" 6)")
+    printf '  %-34s %s  %-9s per round: %s\n' "$label" "$r" "$(percent "$r")" "$(paired_cpu_ratios "$workload" "$num" "$den")"
+  done < <(comparisons_of "$workload")
 done
 
 mkdir -p "$OUT"
@@ -565,6 +604,26 @@ REPORT=$OUT/report.md
       echo "| ${workload/-/ } | $label | $r | $(percent "$r") | $(paired_ratios "$workload" "$num" "$den") |"
     done < <(comparisons_of "$workload")
   done
+  echo
+  echo "## Server CPU per request"
+  echo
+  echo "The server process's CPU time (user + system, every thread, from \`/proc/PID/stat\`) over the measured run,"
+  echo "divided by the requests served: the monitor's cost in CPU, which the load generators sharing the machine do not"
+  echo "blur as they do requests/s. A ratio of 1.03 means the first configuration spends 3 % more server CPU per request"
+  echo "(a 0.97× throughput target is a CPU ratio of at most 1.031 for a server that is CPU-bound). The proxy's SET and GET"
+  echo "run in one redis-benchmark call, so they share one figure. Resolution: one clock tick, 1/$CLK_TCK s."
+  echo
+  echo "| workload | comparison | CPU ratio | change | per round |"
+  echo "|---|---|---:|---:|---|"
+  for workload in "${WORKLOADS[@]}"; do
+    [ "$workload" = proxy-get ] && continue
+    while read -r num den label; do
+      r=$(ratio "$(median_of "$workload" "$num" 6)" "$(median_of "$workload" "$den" 6)")
+      name=${workload/-/ }
+      [ "$workload" = proxy-set ] && name="proxy SET+GET"
+      echo "| $name | $label | $r | $(percent "$r") | $(paired_cpu_ratios "$workload" "$num" "$den") |"
+    done < <(comparisons_of "$workload")
+  done
   for workload in "${WORKLOADS[@]}"; do
     echo
     echo "## $(title_of "$workload")"
@@ -572,15 +631,15 @@ REPORT=$OUT/report.md
     header="| configuration |"
     rule="|---|"
     for ((r = 1; r <= ROUNDS; r++)); do header+=" round $r |"; rule+="---:|"; done
-    echo "$header median | vs direct-off | notes |"
-    echo "$rule---:|---:|---|"
+    echo "$header median | vs direct-off | CPU µs/request (median) | notes |"
+    echo "$rule---:|---:|---:|---|"
     off=$(median_of "$workload" direct-off)
     for config in $(configs_of "$workload"); do
       row="| $config |"
       for ((r = 1; r <= ROUNDS; r++)); do row+=" $(printf '%.0f' "$(rps_of "$workload" "$config" "$r")") |"; done
       med=$(median_of "$workload" "$config")
       notes=$(awk -F'\t' -v w="$workload" -v c="$config" '$1 == w && $2 == c && $5 != "" { printf "%sround %s: %s", sep, $3, $5; sep = "; " }' "$RESULTS")
-      echo "$row $(printf '%.0f' "$med") | $(ratio "$med" "$off") | $notes |"
+      echo "$row $(printf '%.0f' "$med") | $(ratio "$med" "$off") | $(median_of "$workload" "$config" 6) | $notes |"
     done
   done
   echo

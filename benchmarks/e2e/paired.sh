@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Paired end-to-end measurement of what the buffer monitor costs a Kestrel server, in server CPU per request.
+#
+#   benchmarks/e2e/paired.sh [--rounds N] [--seconds S] [--modes LIST] [--endpoints LIST] [--out DIR] [--note TEXT]
+#
+#   --rounds N       rounds per comparison (default 8)
+#   --seconds S      length of each measurement (default 10), after a discarded 4 s warm-up
+#   --modes LIST     monitor modes compared with the monitor off, comma-separated (default off,budgeted,every,none;
+#                    "off" compares the monitor off with itself: the noise floor of this method)
+#   --endpoints LIST plain, echo or both (default plain,echo)
+#   --out DIR        where report.md goes (default benchmarks/results/e2e-paired-<yyyy-mm-dd>)
+#   --note TEXT      a line put at the top of the report
+#
+# Why paired: run.sh measures one server at a time, so the noise of this shared machine (other tenants, ±10-30 %
+# between rounds) falls on each configuration at a different moment, and a 3 % target drowns in it. Here two copies
+# of benchmarks/OffHeapTracker.E2E.Kestrel on AddDirectBufferPool() run at once, one with the monitor off (A) and one
+# in the mode under test (B), each loaded by its own wrk (1 thread, 16 connections) over the same seconds. Whatever
+# slows the machine slows both. Each server's CPU time (user + system, all threads, /proc/PID/stat) over the window,
+# divided by the requests its wrk completed, gives its CPU per request; B/A is the mode's cost, which a CPU-bound
+# server pays as throughput. Both servers are started fresh every round and stopped with SIGTERM afterwards.
+#
+# It builds the server (Release) once, installs wrk from apt when missing, binds to 127.0.0.1 only, and leaves
+# nothing running, whatever happens.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+ROUNDS=8
+MEASURE_SECONDS=10
+WARMUP_SECONDS=4
+MODES=off,budgeted,every,none
+ENDPOINTS=plain,echo
+OUT=""
+NOTE=""
+
+usage() {
+  sed -n '/^#   benchmarks\/e2e\/paired.sh/,/^#   --note/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+positive() { # name value
+  [[ $2 =~ ^[1-9][0-9]{0,3}$ ]] || { echo "paired.sh: $1 must be a whole number from 1 to 9999, not '$2'" >&2; exit 2; }
+}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) [ $# -ge 2 ] || usage; positive "$1" "$2"; ROUNDS=$2; shift 2 ;;
+    --seconds) [ $# -ge 2 ] || usage; positive "$1" "$2"; MEASURE_SECONDS=$2; shift 2 ;;
+    --modes) [ $# -ge 2 ] || usage; MODES=$2; shift 2 ;;
+    --endpoints) [ $# -ge 2 ] || usage; ENDPOINTS=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || usage; OUT=$2; shift 2 ;;
+    --note) [ $# -ge 2 ] || usage; NOTE=$2; shift 2 ;;
+    -h | --help) usage ;;
+    *) echo "paired.sh: unknown option '$1'" >&2; usage ;;
+  esac
+done
+
+IFS=, read -r -a MODE_LIST <<< "$MODES"
+IFS=, read -r -a ENDPOINT_LIST <<< "$ENDPOINTS"
+for mode in "${MODE_LIST[@]}"; do
+  case $mode in off | budgeted | every | none) ;; *) echo "paired.sh: --modes takes off, budgeted, every and none, not '$mode'" >&2; exit 2 ;; esac
+done
+for endpoint in "${ENDPOINT_LIST[@]}"; do
+  case $endpoint in plain | echo) ;; *) echo "paired.sh: --endpoints takes plain and echo, not '$endpoint'" >&2; exit 2 ;; esac
+done
+
+TODAY=$(date +%F)
+OUT=${OUT:-benchmarks/results/e2e-paired-$TODAY}
+BIN=benchmarks/OffHeapTracker.E2E.Kestrel/bin/Release/net10.0/OffHeapTracker.E2E.Kestrel
+ECHO_BYTES=16384
+CLK_TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/offheaptracker-paired.XXXXXX")
+RESULTS=$WORK/results.tsv # endpoint, mode, round, A requests, A ticks, B requests, B ticks
+: > "$RESULTS"
+PIDS=()
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
+  if [ "$rc" -eq 0 ]; then rm -rf "$WORK"; else echo "paired.sh: stopped (exit $rc); logs are in $WORK" >&2; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+  echo "paired.sh: $*" >&2
+  exit 1
+}
+
+say() { printf '%s  %s\n' "$(date +%T)" "$*"; }
+
+if ! command -v wrk > /dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  say "installing wrk from apt"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk > "$WORK/apt.log" 2>&1 \
+    || { tail -n 20 "$WORK/apt.log" >&2; fail "apt-get install wrk failed"; }
+fi
+
+say "building benchmarks/OffHeapTracker.E2E.Kestrel (Release)"
+dotnet build -c Release benchmarks/OffHeapTracker.E2E.Kestrel/OffHeapTracker.E2E.Kestrel.csproj > "$WORK/build.log" 2>&1 \
+  || { tail -n 30 "$WORK/build.log" >&2; fail "build failed"; }
+
+printf 'wrk.method = "POST"\nwrk.body = string.rep("a", %d)\nwrk.headers["Content-Type"] = "application/octet-stream"\n' "$ECHO_BYTES" > "$WORK/echo.lua"
+
+# CPU time the process has used so far, all threads, user + system, in clock ticks (/proc/PID/stat fields 14 and 15,
+# counted after the command name's closing parenthesis, which may hold spaces).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+# Starts a server in a monitor mode; sets STARTED_PID and STARTED_ADDR (no subshell, so the cleanup knows the pid).
+start_server() { # mode log
+  local envargs=() var i
+  for var in $(compgen -e); do
+    if [[ $var == OFFHEAPTRACKER_* ]]; then envargs+=(-u "$var"); fi
+  done
+  if [ "$1" != off ]; then envargs+=(OFFHEAPTRACKER_MONITOR=1 "OFFHEAPTRACKER_MONITOR_STACKS=$1"); fi
+  : > "$2"
+  env "${envargs[@]}" "$BIN" --listen 127.0.0.1:0 --pool direct > "$2" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for ((i = 0; i < 300; i++)); do
+    grep -q 'listening on' "$2" && break
+    kill -0 "$pid" 2> /dev/null || { cat "$2" >&2; fail "the $1 server exited before it was ready"; }
+    sleep 0.1
+  done
+  grep -q 'listening on' "$2" || { cat "$2" >&2; fail "the $1 server printed no ready line within 30 s"; }
+  local expected="monitor on"
+  [ "$1" = off ] && expected="monitor off"
+  grep -q "$expected" "$2" || { cat "$2" >&2; fail "the $1 server did not report '$expected'"; }
+  STARTED_ADDR=$(sed -nE 's|.*listening on http://([0-9.]+:[0-9]+);.*|\1|p' "$2" | head -n 1)
+  STARTED_PID=$pid
+}
+
+# Runs wrk against both servers at once for S seconds; the outputs go to $WORK/a.out and $WORK/b.out.
+load_both() { # seconds endpoint addr-a addr-b
+  local lua=() pa pb rc=0
+  [ "$2" = echo ] && lua=(-s "$WORK/echo.lua")
+  wrk -t 1 -c 16 -d "$1s" "${lua[@]}" "http://$3/$2" > "$WORK/a.out" 2>&1 &
+  pa=$!
+  wrk -t 1 -c 16 -d "$1s" "${lua[@]}" "http://$4/$2" > "$WORK/b.out" 2>&1 &
+  pb=$!
+  wait "$pa" || rc=$?
+  wait "$pb" || rc=$?
+  [ "$rc" -eq 0 ] || { cat "$WORK/a.out" "$WORK/b.out" >&2; fail "wrk exited with $rc"; }
+  if grep -qE 'Non-2xx|Socket errors' "$WORK/a.out" "$WORK/b.out"; then
+    cat "$WORK/a.out" "$WORK/b.out" >&2
+    fail "wrk saw errors"
+  fi
+}
+
+requests_of() { awk '/ requests in / { print $1 }' "$1"; }
+
+# A server that exits nonzero after SIGTERM had buffers still out: worth knowing, not worth stopping the run.
+stop_servers() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || echo "paired.sh: server $pid exited with $? after SIGTERM" >&2; done
+  PIDS=()
+}
+
+total=$((ROUNDS * ${#MODE_LIST[@]} * ${#ENDPOINT_LIST[@]}))
+say "$total paired measurements of $MEASURE_SECONDS s (after a $WARMUP_SECONDS s warm-up): about $(((total * (MEASURE_SECONDS + WARMUP_SECONDS + 3) + 59) / 60)) min"
+
+for ((round = 1; round <= ROUNDS; round++)); do
+  for endpoint in "${ENDPOINT_LIST[@]}"; do
+    for mode in "${MODE_LIST[@]}"; do
+      start_server off "$WORK/a.log"
+      pa=$STARTED_PID
+      addr_a=$STARTED_ADDR
+      start_server "$mode" "$WORK/b.log"
+      pb=$STARTED_PID
+      addr_b=$STARTED_ADDR
+      load_both "$WARMUP_SECONDS" "$endpoint" "$addr_a" "$addr_b"
+      ta=$(cpu_ticks "$pa")
+      tb=$(cpu_ticks "$pb")
+      load_both "$MEASURE_SECONDS" "$endpoint" "$addr_a" "$addr_b"
+      ta=$(($(cpu_ticks "$pa") - ta))
+      tb=$(($(cpu_ticks "$pb") - tb))
+      na=$(requests_of "$WORK/a.out")
+      nb=$(requests_of "$WORK/b.out")
+      stop_servers
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$endpoint" "$mode" "$round" "$na" "$ta" "$nb" "$tb" >> "$RESULTS"
+      say "round $round/$ROUNDS  /$endpoint  off vs $(printf '%-8s' "$mode") $(awk -v na="$na" -v ta="$ta" -v nb="$nb" -v tb="$tb" -v hz="$CLK_TCK" \
+        'BEGIN { a = ta / hz * 1e6 / na; b = tb / hz * 1e6 / nb; printf "A %.1f us/req (%d req), B %.1f us/req (%d req): CPU B/A %.3f", a, na, b, nb, b / a }')"
+    done
+  done
+done
+
+# Per comparison: the B/A CPU-per-request ratio of each round, their median, and their range.
+summary() { # endpoint mode -> "median min max rounds"
+  awk -F'\t' -v e="$1" -v m="$2" '$1 == e && $2 == m { print ($7 / $6) / ($5 / $4) }' "$RESULTS" | sort -g \
+    | awk '{ v[NR] = $1 } END { med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f %.3f %.3f", med, v[1], v[NR]; for (i = 1; i <= NR; i++) r = r sprintf("%s%.3f", i > 1 ? " " : "", v[i]); print " " r }'
+}
+
+CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+MACHINE="$CPU, $(nproc) cores, $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release) (Linux $(uname -r)), .NET SDK $(dotnet --version)"
+COMMIT=$(git rev-parse --short HEAD 2> /dev/null || echo unknown)
+DIRTY=""
+git diff --quiet HEAD -- src benchmarks/OffHeapTracker.E2E.Kestrel 2> /dev/null || DIRTY=" (with uncommitted changes to the code under test)"
+
+echo
+echo "== $MACHINE; tree $COMMIT$DIRTY"
+echo "== server CPU per request, mode / monitor off, both loaded at once (median, min-max of $ROUNDS rounds)"
+mkdir -p "$OUT"
+{
+  echo "# Paired end-to-end: server CPU per request with the monitor on vs off, $TODAY"
+  echo
+  [ -z "$NOTE" ] || { echo "> $NOTE"; echo; }
+  echo "Written by \`benchmarks/e2e/paired.sh --rounds $ROUNDS --seconds $MEASURE_SECONDS --modes $MODES --endpoints $ENDPOINTS\`."
+  echo
+  echo "- Machine: $MACHINE."
+  echo "- Tree: commit \`$COMMIT\`$DIRTY."
+  echo "- Method: per round and comparison, two fresh servers (benchmarks/OffHeapTracker.E2E.Kestrel, \`--pool direct\`),"
+  echo "  A with the monitor off and B in the mode named, each loaded by its own \`wrk -t 1 -c 16\` over the same"
+  echo "  ${MEASURE_SECONDS} s after a ${WARMUP_SECONDS} s warm-up. CPU per request = the server's user + system time over the window"
+  echo "  (\`/proc/PID/stat\`, 1/$CLK_TCK s ticks) / the requests its wrk completed. The ratio is B / A: 1.03 means the mode"
+  echo "  spends 3 % more server CPU per request. The row \"off\" compares two monitor-off servers: the method's noise."
+  echo "  /echo is \`POST\` of ${ECHO_BYTES} bytes, sent back through the pipes; /plain a 13-byte response."
+  echo
+  echo "| endpoint | mode | CPU per request, B / A (median) | min | max | every round |"
+  echo "|---|---|---:|---:|---:|---|"
+} > "$OUT/report.md"
+for endpoint in "${ENDPOINT_LIST[@]}"; do
+  for mode in "${MODE_LIST[@]}"; do
+    read -r med lo hi rounds <<< "$(summary "$endpoint" "$mode" | awk '{ printf "%s %s %s ", $1, $2, $3; for (i = 4; i <= NF; i++) printf "%s%s", $i, (i < NF ? "," : ""); print "" }')"
+    printf '  /%-6s %-9s %s  (%s-%s)  %s\n' "$endpoint" "$mode" "$med" "$lo" "$hi" "${rounds//,/ }"
+    echo "| /$endpoint | $mode | $med | $lo | $hi | ${rounds//,/ } |" >> "$OUT/report.md"
+  done
+done
+{
+  echo
+  echo "## Every measurement"
+  echo
+  echo "| endpoint | mode (B) | round | A requests | A CPU ticks | B requests | B CPU ticks |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+  awk -F'\t' '{ printf "| /%s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$RESULTS"
+} >> "$OUT/report.md"
+echo
+say "report: $OUT/report.md"
