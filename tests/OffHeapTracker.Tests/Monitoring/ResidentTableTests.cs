@@ -71,6 +71,91 @@ public sealed class ResidentTableTests
     }
 
     [Fact]
+    public void SlotsFreedOnOtherCores_AreReused_BeforeTheTableGrows_AndCountAsFree()
+    {
+        // Four stripes, and a "core" the test chooses: records are added on core 0 and removed on cores 1-3, so
+        // every freed slot lands on a stripe the adding core does not own.
+        int core = 0;
+        var table = new ResidentTable(maxRecords: 8, cores: 4, coreForTests: () => core);
+        Assert.Equal(4, table.StripeCount);
+        var tokens = new long[8];
+        for (int i = 0; i < 8; i++)
+        {
+            Assert.True(table.TryAdd(i + 1, Record(size: i), out tokens[i]));
+        }
+
+        Assert.True(table.IsFull);
+        for (int i = 0; i < 8; i++)
+        {
+            core = 1 + (i % 3);
+            Assert.True(table.TryRemove(i + 1, tokens[i]));
+            Assert.False(table.IsFull, "a slot on any stripe is free");
+        }
+
+        // At the limit, so a new record must come off the other cores' stripes: all eight do, and a ninth is refused.
+        core = 0;
+        var reused = new HashSet<long>();
+        for (int i = 0; i < 8; i++)
+        {
+            Assert.True(table.TryAdd(100 + i, Record(size: i), out long token), $"record {i} found no free slot on another stripe");
+            Assert.True(reused.Add(token), "two records were given one slot");
+        }
+
+        Assert.True(table.IsFull);
+        Assert.False(table.TryAdd(200, Record(size: 1), out _));
+        Assert.Equal(tokens.ToHashSet(), reused);
+        Assert.Equal(8, table.Count);
+    }
+
+    [Fact]
+    public void ConcurrentAddsAndRemoves_OverStripesTheThreadsShare_NeverLoseOrShareASlot()
+    {
+        // Every call picks a pseudo-random stripe, so pops and pushes of different threads meet on every stack.
+        var table = new ResidentTable(maxRecords: 64, cores: 4, coreForTests: static () => Random.Shared.Next(4));
+        const int PerThread = 20_000;
+        long nextId = 0;
+        int refused = 0;
+        Parallel.For(0, 4, _ =>
+        {
+            var mine = new List<(long Id, long Token)>();
+            for (int i = 0; i < PerThread; i++)
+            {
+                long id = Interlocked.Increment(ref nextId);
+                if (mine.Count < 16 && table.TryAdd(id, Record(size: 1), out long token))
+                {
+                    mine.Add((id, token));
+                }
+                else if (mine.Count > 0)
+                {
+                    (long oldId, long t) = mine[^1];
+                    mine.RemoveAt(mine.Count - 1);
+                    Assert.True(table.TryRemove(oldId, t), "a record vanished from its slot");
+                }
+                else
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+
+            foreach ((long oldId, long t) in mine)
+            {
+                Assert.True(table.TryRemove(oldId, t), "a record vanished from its slot");
+            }
+        });
+
+        Assert.Empty(table);
+        Assert.False(table.IsFull);
+
+        // Every one of the 64 slots is free again, on whichever stripe: all can be taken at once, and no more.
+        for (int i = 0; i < 64; i++)
+        {
+            Assert.True(table.TryAdd(1_000_000 + i, Record(size: 1), out _), $"slot {i} was lost");
+        }
+
+        Assert.False(table.TryAdd(2_000_000, Record(size: 1), out _));
+    }
+
+    [Fact]
     public void RecordsAddedWithoutAToken_AreRemovedById()
     {
         var table = new ResidentTable(maxRecords: 10);
