@@ -399,12 +399,8 @@ run_kestrel() { # config round
 
 # --- statistics ----------------------------------------------------------------------------------------------------
 
-rps_of() { # workload config round
-  awk -F'\t' -v w="$1" -v c="$2" -v r="$3" '$1 == w && $2 == c && $3 == r { print $4 }' "$RESULTS"
-}
-
-cpu_of() { # workload config round -> server CPU microseconds per request
-  awk -F'\t' -v w="$1" -v c="$2" -v r="$3" '$1 == w && $2 == c && $3 == r { print $6 }' "$RESULTS"
+value_of() { # workload config round [column: 4 requests/s (default), 6 server CPU microseconds per request]
+  awk -F'\t' -v w="$1" -v c="$2" -v r="$3" -v k="${4:-4}" '$1 == w && $2 == c && $3 == r { print $k }' "$RESULTS"
 }
 
 median_of() { # workload config [column: 4 requests/s (default), 6 CPU per request]
@@ -443,19 +439,12 @@ comparisons_of() { # workload
     "direct-off $base direct-off / $base"
 }
 
-paired_ratios() { # workload numerator denominator
+# Numerator / denominator in each round: requests/s (column 4, the default), or server CPU per request (column 6,
+# where above 1 means the numerator costs more).
+paired_ratios() { # workload numerator denominator [column]
   local r out=""
   for ((r = 1; r <= ROUNDS; r++)); do
-    out+="$(ratio "$(rps_of "$1" "$2" "$r")" "$(rps_of "$1" "$3" "$r")") "
-  done
-  echo "${out% }"
-}
-
-# The same pairs for server CPU per request, as numerator / denominator (above 1: the numerator costs more).
-paired_cpu_ratios() { # workload numerator denominator
-  local r out=""
-  for ((r = 1; r <= ROUNDS; r++)); do
-    out+="$(ratio "$(cpu_of "$1" "$2" "$r")" "$(cpu_of "$1" "$3" "$r")") "
+    out+="$(ratio "$(value_of "$1" "$2" "$r" "${4:-4}")" "$(value_of "$1" "$3" "$r" "${4:-4}")") "
   done
   echo "${out% }"
 }
@@ -542,7 +531,7 @@ for workload in "${WORKLOADS[@]}"; do
   echo "  server CPU per request (first / second; above 1 costs more):"
   while read -r num den label; do
     r=$(ratio "$(median_of "$workload" "$num" 6)" "$(median_of "$workload" "$den" 6)")
-    printf '  %-34s %s  %-9s per round: %s\n' "$label" "$r" "$(percent "$r")" "$(paired_cpu_ratios "$workload" "$num" "$den")"
+    printf '  %-34s %s  %-9s per round: %s\n' "$label" "$r" "$(percent "$r")" "$(paired_ratios "$workload" "$num" "$den" 6)"
   done < <(comparisons_of "$workload")
 done
 
@@ -621,7 +610,7 @@ REPORT=$OUT/report.md
       r=$(ratio "$(median_of "$workload" "$num" 6)" "$(median_of "$workload" "$den" 6)")
       name=${workload/-/ }
       [ "$workload" = proxy-set ] && name="proxy SET+GET"
-      echo "| $name | $label | $r | $(percent "$r") | $(paired_cpu_ratios "$workload" "$num" "$den") |"
+      echo "| $name | $label | $r | $(percent "$r") | $(paired_ratios "$workload" "$num" "$den" 6) |"
     done < <(comparisons_of "$workload")
   done
   for workload in "${WORKLOADS[@]}"; do
@@ -636,7 +625,7 @@ REPORT=$OUT/report.md
     off=$(median_of "$workload" direct-off)
     for config in $(configs_of "$workload"); do
       row="| $config |"
-      for ((r = 1; r <= ROUNDS; r++)); do row+=" $(printf '%.0f' "$(rps_of "$workload" "$config" "$r")") |"; done
+      for ((r = 1; r <= ROUNDS; r++)); do row+=" $(printf '%.0f' "$(value_of "$workload" "$config" "$r")") |"; done
       med=$(median_of "$workload" "$config")
       notes=$(awk -F'\t' -v w="$workload" -v c="$config" '$1 == w && $2 == c && $5 != "" { printf "%sround %s: %s", sep, $3, $5; sep = "; " }' "$RESULTS")
       echo "$row $(printf '%.0f' "$med") | $(ratio "$med" "$off") | $(median_of "$workload" "$config" 6) | $notes |"
