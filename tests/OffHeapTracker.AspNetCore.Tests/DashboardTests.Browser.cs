@@ -39,8 +39,7 @@ public sealed partial class DashboardTests
             hostile = pool.Rent(4096);
         }
 
-        await page.FillAsync("#f-age", "0");
-        await page.DispatchEventAsync("#f-age", "change");
+        await ShowEveryAgeAsync(page);
         ILocator cell = page.Locator("#resident tbody td", new PageLocatorOptions { HasText = Hostile });
         await Assertions.Expect(cell).ToHaveCountAsync(1);
         Assert.Equal(Hostile, await cell.TextContentAsync());
@@ -83,6 +82,13 @@ public sealed partial class DashboardTests
     }
 
     /// <summary>Opens the dashboard at 1280×800 (an operator's laptop), with <see cref="Watch"/> collecting into <paramref name="problems"/>.</summary>
+    /// <summary>Sets the minimum-age filter to 0, as an operator would to see buffers younger than the 1 s default.</summary>
+    private static async Task ShowEveryAgeAsync(IPage page)
+    {
+        await page.FillAsync("#f-age", "0");
+        await page.DispatchEventAsync("#f-age", "change");
+    }
+
     private static async Task<IPage> OpenDashboardAsync(IBrowser browser, Uri baseAddress, List<string> problems, string path = "/debug/buffers/")
     {
         IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });

@@ -41,8 +41,7 @@ public sealed partial class DashboardTests
             await using IBrowser browser = await LaunchAsync(playwright);
             var problems = new List<string>();
             IPage page = await OpenDashboardAsync(browser, app.BaseAddress, problems);
-            await page.FillAsync("#f-age", "0");
-            await page.DispatchEventAsync("#f-age", "change");
+            await ShowEveryAgeAsync(page);
 
             // Ungrouped: one row per buffer.
             ILocator rows = page.Locator("#resident tbody tr");
@@ -187,8 +186,7 @@ public sealed partial class DashboardTests
         await using IBrowser browser = await LaunchAsync(playwright);
         var problems = new List<string>();
         IPage page = await OpenDashboardAsync(browser, app.BaseAddress, problems);
-        await page.FillAsync("#f-age", "0");
-        await page.DispatchEventAsync("#f-age", "change");
+        await ShowEveryAgeAsync(page);
         await page.FillAsync("#f-context", "twins");
 
         // The pools table and the pool filter.

@@ -59,14 +59,7 @@ public sealed class LeaseGuardsTests
     public void ADroppedFreshLease_WhoseGuardWasRecycledManyTimes_IsStillCaught()
     {
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
-        var leaks = new List<long>();
-        monitor.LeakDetected += (_, leak) =>
-        {
-            lock (leaks)
-            {
-                leaks.Add(leak.Id);
-            }
-        };
+        List<long> leaks = CollectLeakIds(monitor);
         using var pool = Pools.Create(monitor);
 
         long id = FreshThread.Run(() =>
@@ -120,14 +113,7 @@ public sealed class LeaseGuardsTests
         // and the lease it then guards would be dropped without a report. Put a rented lease's guard in exactly
         // that state: spent, and no longer registered for finalization.
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
-        var leaks = new List<long>();
-        monitor.LeakDetected += (_, leak) =>
-        {
-            lock (leaks)
-            {
-                leaks.Add(leak.Id);
-            }
-        };
+        List<long> leaks = CollectLeakIds(monitor);
         using var pool = Pools.Create(monitor);
 
         long id = FreshThread.Run(() => RentWithASpentGuard(pool, rearm));
@@ -164,5 +150,19 @@ public sealed class LeaseGuardsTests
         GC.SuppressFinalize(guard);
 #pragma warning restore CA1816
         typeof(LeaseGuard).GetMethod("Finalize", BindingFlags.Instance | BindingFlags.NonPublic)!.Invoke(guard, null);
+    }
+
+    /// <summary>Collects the ids of the leases the monitor reports leaked (on the finalizer thread, hence the lock).</summary>
+    private static List<long> CollectLeakIds(ResidentBufferMonitor monitor)
+    {
+        var leaks = new List<long>();
+        monitor.LeakDetected += (_, leak) =>
+        {
+            lock (leaks)
+            {
+                leaks.Add(leak.Id);
+            }
+        };
+        return leaks;
     }
 }
