@@ -115,7 +115,7 @@ internal static class FastStackAudit
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int Capture()
     {
-        _ = s_table.Capture(s_names, 16, false, out bool fast);
+        _ = s_table.Capture(s_names, 16, false, out bool fast, out _);
         Interlocked.Increment(ref s_captures);
         if (fast)
         {

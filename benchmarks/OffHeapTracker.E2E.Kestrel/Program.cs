@@ -12,6 +12,7 @@
 // configuration runs this one binary. Once listening it prints one line, which the script waits for:
 //   listening on http://127.0.0.1:PORT; pool direct; monitor on; .NET 10.0.x
 // SIGTERM or Ctrl+C stops it; the last line says what the pools still had out.
+using System.Runtime;
 using System.Net;
 using System.Runtime.InteropServices;
 using OffHeapTracker;
@@ -84,6 +85,16 @@ IReadOnlyList<DirectBufferPool> pools = [];
 app.Lifetime.ApplicationStopping.Register(() => pools = app.Services.GetService<DirectBufferPoolFactory>()?.Pools ?? []);
 await app.WaitForShutdownAsync();
 await app.DisposeAsync();
+
+// What the garbage collector did over the whole run: the monitor's fresh lease per rent shows up here, not in a profile.
+GCMemoryInfo gc = GC.GetGCMemoryInfo(GCKind.Any);
+Console.WriteLine(FormattableString.Invariant(
+    $"gc: {GC.GetTotalAllocatedBytes() / 1_048_576.0:0.0} MiB allocated, collections gen0 {GC.CollectionCount(0)} gen1 {GC.CollectionCount(1)} gen2 {GC.CollectionCount(2)}, paused {GC.GetTotalPauseDuration().TotalMilliseconds:0} ms, server GC {GCSettings.IsServerGC}, last heap {gc.HeapSizeBytes / 1_048_576.0:0.0} MiB"));
+if (BufferMonitor.IsEnabled && ((IBufferMonitor)BufferMonitor.Shared).StackCapture is { } capture)
+{
+    Console.WriteLine(FormattableString.Invariant(
+        $"stacks: {capture.CaptureCount} captured in {capture.CaptureTime.TotalMilliseconds:0} ms ({capture.CaptureTime.TotalMilliseconds * 1e6 / Math.Max(1, capture.CaptureCount):0} ns each), interval now {capture.CurrentInterval}, {capture.FastCaptureCount} fast, {capture.Count} distinct stacks, {capture.FastTable?.Count} keys ({capture.FastTable?.IncompleteKeys} not admitted), {capture.FastTable?.Checks} checks, fast capture {(capture.IsFastCaptureActive ? "on" : "off: " + capture.FastCaptureOffReason)}"));
+}
 
 if (pools.Count == 0)
 {

@@ -277,7 +277,14 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
 
     void IBufferMonitor.OnLeaked(BufferLeak leak) => LeakDetected?.Invoke(this, leak);
 
-    bool IBufferMonitor.IsRecording(BufferType bufferType)
+    bool IBufferMonitor.IsRecording(BufferType bufferType) => IsRecording(bufferType);
+
+    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation, out long token) => Record(in allocation, keepToken: true, out token);
+
+    void IBufferMonitor.OnReturned(long id, long token) => OnReturned(id, token);
+
+    /// <summary>What <see cref="IBufferMonitor.IsRecording"/> answers; called directly by the pool's tracker, which knows this sealed type, so a monitored rent makes no interface dispatch.</summary>
+    internal bool IsRecording(BufferType bufferType)
     {
         if (Volatile.Read(ref _table) is not { } table || (bufferType == BufferType.Pool && !_recordPool))
         {
@@ -295,9 +302,11 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
         return true;
     }
 
-    bool IBufferMonitor.OnAllocated(in BufferAllocation allocation, out long token) => Record(in allocation, keepToken: true, out token);
+    /// <summary>What <see cref="IBufferMonitor.OnAllocated(in BufferAllocation, out long)"/> does, called directly by the pool's tracker.</summary>
+    internal bool OnAllocated(in BufferAllocation allocation, out long token) => Record(in allocation, keepToken: true, out token);
 
-    void IBufferMonitor.OnReturned(long id, long token) => Volatile.Read(ref _table)?.TryRemove(id, token);
+    /// <summary>What <see cref="IBufferMonitor.OnReturned(long, long)"/> does, called directly by the pool's tracker.</summary>
+    internal void OnReturned(long id, long token) => Volatile.Read(ref _table)?.TryRemove(id, token);
 
     bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation, keepToken: false, out _);
 

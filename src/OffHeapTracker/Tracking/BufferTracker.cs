@@ -9,8 +9,9 @@ namespace OffHeapTracker;
 /// <remarks>
 /// <para>
 /// One per pool. It reads the monitor's switch, captures what the monitor's <see cref="StackCapture"/> asks
-/// for, stamps leases on the monitor's clock, and reports every event through <see cref="IBufferMonitor"/>
-/// alone, so a custom monitor gets exactly what the built-in one gets. It also owns the counters and the
+/// for, stamps leases on the monitor's clock, and reports every event through <see cref="IBufferMonitor"/>,
+/// so a custom monitor gets exactly what the built-in one gets (the built-in one's members are called directly,
+/// without the interface dispatch; they are the same code). It also owns the counters and the
 /// rate-limited warnings of those events.
 /// </para>
 /// <para>
@@ -24,7 +25,8 @@ internal sealed partial class BufferTracker
 
     private readonly IBufferMonitor _monitor;
 
-    // The same object as _monitor when it is ours (sealed, its IsEnabled cannot throw): no interface call per rent.
+    // The same object as _monitor when it is ours (sealed, its IsEnabled cannot throw): its switch, IsRecording,
+    // OnAllocated and OnReturned are called directly, so a monitored Rent + Dispose makes no interface dispatch.
     private readonly ResidentBufferMonitor? _resident;
 
     // Read once, when the pool is created (IBufferMonitor documents both as fixed): two interface calls fewer per rent.
@@ -121,7 +123,7 @@ internal sealed partial class BufferTracker
             // Asked only when there is a capture to save: without one, OnAllocated refuses what it does not record.
             if (capture is not null)
             {
-                if (!_monitor.IsRecording(lease.BufferType))
+                if (!(_resident is { } resident ? resident.IsRecording(lease.BufferType) : _monitor.IsRecording(lease.BufferType)))
                 {
                     return;
                 }
@@ -148,7 +150,9 @@ internal sealed partial class BufferTracker
                 StackWeight = stack is null ? 0 : weight,
             };
             tracking.AllocationStack = stack;
-            tracking.IsRecorded = _monitor.OnAllocated(in allocation, out tracking.Token);
+            tracking.IsRecorded = _resident is { } ours
+                ? ours.OnAllocated(in allocation, out tracking.Token)
+                : _monitor.OnAllocated(in allocation, out tracking.Token);
         }
         catch (Exception ex)
         {
@@ -179,7 +183,14 @@ internal sealed partial class BufferTracker
                 Volatile.Write(ref tracking.DisposeStack, capture.CaptureForDispose());
             }
 
-            _monitor.OnReturned(lease.Id, tracking.Token);
+            if (_resident is { } ours)
+            {
+                ours.OnReturned(lease.Id, tracking.Token);
+            }
+            else
+            {
+                _monitor.OnReturned(lease.Id, tracking.Token);
+            }
         }
         catch (Exception ex)
         {

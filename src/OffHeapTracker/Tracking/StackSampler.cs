@@ -12,8 +12,9 @@ namespace OffHeapTracker;
 /// <para>
 /// A fixed policy (one in N) counts down N exactly. A budgeted one draws each countdown from a geometric
 /// distribution with mean N (the interval in force), so that every rent has the same 1-in-N chance and a site's
-/// sampled records, each weighted N, estimate its count without bias; a countdown older than a second is drawn
-/// again, so a thread follows the interval back down when the load falls.
+/// sampled records, each weighted N, estimate its count without bias; a countdown found older than a second (its
+/// age is checked every <see cref="StaleCheckRents"/> rents) is drawn again, so a thread follows the interval back
+/// down when the load falls.
 /// </para>
 /// </remarks>
 internal sealed class StackSampler
@@ -24,10 +25,16 @@ internal sealed class StackSampler
     /// <summary>A budgeted countdown older than this (milliseconds) is drawn again from the interval in force.</summary>
     private const long RedrawAfterMilliseconds = 1000;
 
+    /// <summary>A budgeted countdown's age is checked every this many rents of its thread (and at every capture): a thread renting once a second follows a falling interval after at most this many rents.</summary>
+    internal const int StaleCheckRents = 8;
+
     private readonly int[] _policyIds = new int[Entries];
     private readonly int[] _left = new int[Entries];
     private readonly int[] _weights = new int[Entries];
     private readonly long[] _drawnAt = new long[Entries];
+    private readonly int[] _untilStaleCheck = new int[Entries];
+    private readonly int[] _logInterval = new int[Entries];
+    private readonly double[] _inverseLogKeep = new double[Entries];
     private int _nextReplaced;
     private uint _random = unchecked((uint)Environment.CurrentManagedThreadId * 2654435761u) | 1;
 
@@ -52,10 +59,17 @@ internal sealed class StackSampler
             return true;
         }
 
-        long tick = Environment.TickCount64;
-        if (fresh || tick - _drawnAt[i] >= RedrawAfterMilliseconds)
+        // The clock is read on the first rent of each entry, at every capture and every StaleCheckRents rents in
+        // between, not on every rent: it is a system call's worth of work (10-20 ns) against a countdown's one.
+        long tick;
+        if (fresh || --_untilStaleCheck[i] <= 0)
         {
-            Draw(i, capture.IntervalAt(tick), tick);
+            _untilStaleCheck[i] = StaleCheckRents;
+            tick = Environment.TickCount64;
+            if (fresh || tick - _drawnAt[i] >= RedrawAfterMilliseconds)
+            {
+                Draw(i, capture.IntervalAt(tick), tick);
+            }
         }
 
         if (--_left[i] > 0)
@@ -65,6 +79,7 @@ internal sealed class StackSampler
         }
 
         weight = _weights[i];
+        tick = Environment.TickCount64;
         Draw(i, capture.IntervalAt(tick), tick);
         return true;
     }
@@ -101,8 +116,15 @@ internal sealed class StackSampler
             return;
         }
 
+        // 1 / ln(1 - 1/N) changes only with the interval: one logarithm per draw instead of two.
+        if (_logInterval[i] != interval)
+        {
+            _logInterval[i] = interval;
+            _inverseLogKeep[i] = 1.0 / Math.Log(1.0 - (1.0 / interval));
+        }
+
         double uniform = (NextRandom() + 1.0) / (uint.MaxValue + 1.0);
-        double draw = Math.Log(uniform) / Math.Log(1.0 - (1.0 / interval));
+        double draw = Math.Log(uniform) * _inverseLogKeep[i];
         _left[i] = 1 + (int)Math.Min(draw, 16.0 * interval);
     }
 

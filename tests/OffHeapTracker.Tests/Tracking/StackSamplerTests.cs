@@ -130,6 +130,32 @@ public sealed class StackSamplerTests
         Assert.Equal(1, capture.IntervalAt(Environment.TickCount64 + 60_000));
     }
 
+    [Fact]
+    public void Budgeted_ACountdownOlderThanASecond_IsRedrawnFromTheFallenInterval()
+    {
+        StackCapture capture = Overspent(StackCapture.Budgeted(cpuBudget: 0.0001));
+        int raised = capture.CurrentInterval;
+        var sampler = new StackSampler();
+
+        // The first rent draws a countdown under the raised interval (a capture on that rent stands for one rent).
+        sampler.ShouldCapture(capture, out _);
+
+        // No window closes meanwhile (nothing is captured), so the interval halves for each quiet second.
+        Thread.Sleep(2_100);
+        int fallen = capture.CurrentInterval;
+        Assert.True(fallen <= raised / 4, $"interval {fallen} after two quiet seconds, {raised} before");
+
+        // The countdown's age is checked within StackSampler.StaleCheckRents rents: it is drawn again from the fallen
+        // interval, so the next capture stands for that interval, not the raised one.
+        int weight = 0;
+        for (int i = 0; i < 100 * raised && weight == 0; i++)
+        {
+            sampler.ShouldCapture(capture, out weight);
+        }
+
+        Assert.InRange(weight, 1, fallen);
+    }
+
     /// <summary>Captures until the interval has risen to 64 or more (two or three windows; a few hundred milliseconds), or fails after 10 s.</summary>
     private static StackCapture Overspent(StackCapture capture)
     {

@@ -37,6 +37,9 @@ public sealed class StackCapture
     /// <summary>Fast captures one thread adds up before it counts them in <see cref="CaptureCount"/>, <see cref="CaptureTime"/> and the budget.</summary>
     private const int FastBatchSize = 32;
 
+    /// <summary>One fast capture in this many is timed; the batch is charged at the timed ones' average.</summary>
+    internal const int FastTimingInterval = 8;
+
     [ThreadStatic]
     private static PendingFastCaptures? t_pendingFast;
 
@@ -206,12 +209,19 @@ public sealed class StackCapture
 
     private CapturedStackTrace? CaptureCore(bool forRecord)
     {
-        long start = Stopwatch.GetTimestamp();
-        bool fast = false;
-        CapturedStackTrace? stack = _fast is { IsActive: true } table
-            ? table.Capture(_stacks, Depth, FileInfo, out fast)
-            : _stacks.Capture(Depth, FileInfo);
-        OnCaptured(start, Stopwatch.GetTimestamp(), fast);
+        CapturedStackTrace? stack;
+        if (_fast is { IsActive: true } table)
+        {
+            stack = CaptureFast(table);
+        }
+        else
+        {
+            long start = Stopwatch.GetTimestamp();
+            stack = _stacks.Capture(Depth, FileInfo);
+            long now = Stopwatch.GetTimestamp();
+            Account(1, now - start, fast: false, now);
+        }
+
         if (stack is null)
         {
             Interlocked.Increment(ref _refused);
@@ -221,6 +231,48 @@ public sealed class StackCapture
             }
         }
 
+        return stack;
+    }
+
+    /// <summary>Captures through the frame-pointer table: a slow capture is counted at once with the time the table measured; fast ones are added up on this thread, one in <see cref="FastTimingInterval"/> of them timed.</summary>
+    private CapturedStackTrace? CaptureFast(FastStackTable table)
+    {
+        PendingFastCaptures pending = t_pendingFast ??= new PendingFastCaptures();
+        if (pending.CaptureId != Id)
+        {
+            // This thread last captured for another policy: what it had not counted there is dropped (at most
+            // FastBatchSize - 1 captures of about 0.1 µs).
+            pending.Reset(Id);
+        }
+
+        // Two clock reads cost about as much as the walk and the lookup they would time (40-70 ns each on a virtual
+        // machine): time one fast capture in FastTimingInterval, and charge the others at the timed ones' average.
+        bool timed = --pending.UntilTimed <= 0;
+        long start = timed ? Stopwatch.GetTimestamp() : 0;
+        CapturedStackTrace? stack = table.Capture(_stacks, Depth, FileInfo, out bool fast, out long slowTicks);
+        if (!fast)
+        {
+            long now = Stopwatch.GetTimestamp();
+            Account(1, timed ? now - start : slowTicks, fast: false, now);
+            return stack;
+        }
+
+        if (timed)
+        {
+            pending.TimedTicks += Stopwatch.GetTimestamp() - start;
+            pending.Timed++;
+            pending.UntilTimed = FastTimingInterval;
+        }
+
+        if (++pending.Count < FastBatchSize)
+        {
+            return stack;
+        }
+
+        // The first fast capture of every batch is timed (UntilTimed starts at 0 and only a timed capture resets it).
+        Debug.Assert(pending.Timed > 0, "every batch holds at least one timed capture");
+        Account(pending.Count, pending.TimedTicks * pending.Count / pending.Timed, fast: true, Stopwatch.GetTimestamp());
+        pending.Reset(Id);
         return stack;
     }
 
@@ -247,39 +299,6 @@ public sealed class StackCapture
         }
 
         return decayed;
-    }
-
-    /// <summary>Counts a capture's cost: a full one at once, fast ones in batches of <see cref="FastBatchSize"/> per thread.</summary>
-    private void OnCaptured(long start, long now, bool fast)
-    {
-        long ticks = now - start;
-        if (!fast)
-        {
-            Account(1, ticks, fast: false, now);
-            return;
-        }
-
-        // A fast capture costs about as much as taking the budget lock and two shared increments would: add them up
-        // on this thread, and count them together.
-        PendingFastCaptures pending = t_pendingFast ??= new PendingFastCaptures();
-        if (pending.CaptureId != Id)
-        {
-            // This thread last captured for another policy: what it had not counted there is dropped (at most
-            // FastBatchSize - 1 captures of about 0.1 µs).
-            pending.CaptureId = Id;
-            pending.Count = 0;
-            pending.Ticks = 0;
-        }
-
-        pending.Ticks += ticks;
-        if (++pending.Count < FastBatchSize)
-        {
-            return;
-        }
-
-        Account(pending.Count, pending.Ticks, fast: true, now);
-        pending.Count = 0;
-        pending.Ticks = 0;
     }
 
     /// <summary>Counts <paramref name="count"/> captures of one kind; for a budgeted policy, resizes the interval when a window closes, in proportion to how far the window's spend was from its share.</summary>
@@ -340,7 +359,25 @@ public sealed class StackCapture
     private sealed class PendingFastCaptures
     {
         public int CaptureId;
+
+        /// <summary>Fast captures since the last batch was counted.</summary>
         public int Count;
-        public long Ticks;
+
+        /// <summary>How many of them were timed, and their time.</summary>
+        public int Timed;
+
+        public long TimedTicks;
+
+        /// <summary>Fast captures until the next timed one (the first capture of a batch is timed).</summary>
+        public int UntilTimed;
+
+        public void Reset(int captureId)
+        {
+            CaptureId = captureId;
+            Count = 0;
+            Timed = 0;
+            TimedTicks = 0;
+            UntilTimed = 0;
+        }
     }
 }

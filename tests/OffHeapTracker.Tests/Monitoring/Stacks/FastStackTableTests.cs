@@ -46,6 +46,69 @@ public sealed class FastStackTableTests
         });
     }
 
+    [Fact]
+    public void FastCaptures_AreCountedInBatches_AndChargedTheirTimedSamplesAverage()
+    {
+        if (!FramePointerWalkerTests.EnsureMapped())
+        {
+            return;
+        }
+
+        FreshThread.Run(() =>
+        {
+            var capture = new StackCapture(16, 1, false, false, 100, onRefused: null, cpuBudget: 0, fastStacksOffReason: null);
+
+            // Past the first sighting and the early checks, then one whole batch more so every count has landed.
+            for (int i = 0; i < 64; i++)
+            {
+                CaptureThroughPolicy(capture);
+            }
+
+            long fastBefore = capture.FastCaptureCount;
+            TimeSpan timeBefore = capture.CaptureTime;
+            const int Batches = 20;
+            for (int i = 0; i < Batches * 32; i++)
+            {
+                CaptureThroughPolicy(capture);
+            }
+
+            // Only one fast capture in FastTimingInterval reads the clock; the batch is still charged for all of
+            // them. A periodic check (a slow capture, about one in a thousand) may take the place of a fast one.
+            long fast = capture.FastCaptureCount - fastBefore;
+            TimeSpan charged = capture.CaptureTime - timeBefore;
+            Assert.InRange(fast, (Batches - 2) * 32, Batches * 32);
+            Assert.True(fast % 32 == 0, $"{fast} fast captures counted: not whole batches");
+            Assert.True(charged > TimeSpan.Zero, $"{fast} fast captures charged {charged}");
+        });
+    }
+
+    [Fact]
+    public void ASlowCapture_SaysHowLongItTook_AFastOneReadsNoClockAndSaysZero()
+    {
+        if (!FramePointerWalkerTests.EnsureMapped())
+        {
+            return;
+        }
+
+        FreshThread.Run(() =>
+        {
+            var names = new StackInterner(100);
+            var table = new FastStackTable(100, depth: 16, onMismatch: null);
+            var captures = new List<(CapturedStackTrace? Stack, bool Fast, long SlowTicks)>();
+            for (int i = 0; i < 50; i++)
+            {
+                captures.Add(CaptureAtSiteATimed(table, names));
+            }
+
+            // StackCapture charges its budget with these: a slow capture (the first sighting, the early checks) costs
+            // microseconds and must say so; a fast one is timed by StackCapture, on a sample, and must say 0.
+            Assert.False(captures[0].Fast);
+            Assert.All(captures.Where(c => !c.Fast), c => Assert.True(c.SlowTicks > 0, "a slow capture said it took no time"));
+            Assert.All(captures.Where(c => c.Fast), c => Assert.Equal(0, c.SlowTicks));
+            Assert.Contains(captures, c => c.Fast);
+        });
+    }
+
     public static TheoryData<string, int, bool> Walks => new()
     {
         // M = managed (JIT or ReadyToRun) return address, N = native (in a module the dynamic linker loaded).
@@ -257,14 +320,21 @@ public sealed class FastStackTableTests
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static (CapturedStackTrace? Stack, bool Fast) CaptureAtSiteA(FastStackTable table, StackInterner names)
     {
-        CapturedStackTrace? stack = table.Capture(names, 16, false, out bool fast);
+        (CapturedStackTrace? stack, bool fast, _) = CaptureAtSiteATimed(table, names);
         return (stack, fast);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (CapturedStackTrace? Stack, bool Fast, long SlowTicks) CaptureAtSiteATimed(FastStackTable table, StackInterner names)
+    {
+        CapturedStackTrace? stack = table.Capture(names, 16, false, out bool fast, out long slowTicks);
+        return (stack, fast, slowTicks);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static (CapturedStackTrace? Stack, bool Fast) CaptureAtSiteB(FastStackTable table, StackInterner names)
     {
-        CapturedStackTrace? stack = table.Capture(names, 16, false, out bool fast);
+        CapturedStackTrace? stack = table.Capture(names, 16, false, out bool fast, out _);
         return (stack, fast);
     }
 
