@@ -161,6 +161,7 @@ public sealed class StackCapture
     public long CaptureCount => Volatile.Read(ref _captureCount);
 
     /// <summary>Gets the time spent capturing stacks, summed over threads: wall time, so it includes any time a capturing thread was preempted.</summary>
+    /// <remarks>Fast captures are timed one in 8 (a clock read costs about as much as the capture), each batch counted at its timed captures' average; every other capture is timed.</remarks>
     public TimeSpan CaptureTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _captureTicks));
 
     /// <summary>Gets the capture time a budgeted policy charged against its budget: each capture counted at most twice the typical one, so preemption does not count as spending.</summary>
