@@ -58,8 +58,8 @@ public sealed class ResidentBufferMonitorOptions
         }
     }
 
-    /// <summary>Gets or sets the share of one core that stack capture may use under <see cref="StackPolicy.Budgeted"/>.</summary>
-    /// <value>The default is 0.01 (1 % of one core).</value>
+    /// <summary>Gets or sets the share of one core that stack capture may use under <see cref="StackPolicy.Budgeted"/>: of one core, or of the CPU the process uses if that is less than a core.</summary>
+    /// <value>The default is 0.01 (1 % of one core; 1 % of the process's CPU in a process that uses less than a core).</value>
     /// <exception cref="ArgumentOutOfRangeException">The value is not between 0.0001 and 1.</exception>
     public double StackBudget
     {

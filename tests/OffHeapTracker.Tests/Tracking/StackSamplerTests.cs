@@ -133,7 +133,7 @@ public sealed class StackSamplerTests
     [Fact]
     public void Budgeted_ACountdownOlderThanASecond_IsRedrawnFromTheFallenInterval()
     {
-        StackCapture capture = Overspent(StackCapture.Budgeted(cpuBudget: 0.0001));
+        StackCapture capture = Overspent(StackCapture.Budgeted(cpuBudget: 0.0001), atLeast: 512);
         int raised = capture.CurrentInterval;
         var sampler = new StackSampler();
 
@@ -146,7 +146,13 @@ public sealed class StackSamplerTests
         Assert.True(fallen <= raised / 4, $"interval {fallen} after two quiet seconds, {raised} before");
 
         // The countdown's age is checked within StackSampler.StaleCheckRents rents: it is drawn again from the fallen
-        // interval, so the next capture stands for that interval, not the raised one.
+        // interval, so the next capture stands for that interval, not the raised one. (A capture within those rents
+        // stands for the raised interval, rightly: its countdown was drawn under it. At 512 and more, that is rare.)
+        for (int i = 0; i < StackSampler.StaleCheckRents; i++)
+        {
+            sampler.ShouldCapture(capture, out _);
+        }
+
         int weight = 0;
         for (int i = 0; i < 100 * raised && weight == 0; i++)
         {
@@ -156,11 +162,11 @@ public sealed class StackSamplerTests
         Assert.InRange(weight, 1, fallen);
     }
 
-    /// <summary>Captures until the interval has risen to 64 or more (two or three windows; a few hundred milliseconds), or fails after 10 s.</summary>
-    private static StackCapture Overspent(StackCapture capture)
+    /// <summary>Captures until the interval has risen to <paramref name="atLeast"/> or more (two or three windows; a few hundred milliseconds), or fails after 10 s.</summary>
+    private static StackCapture Overspent(StackCapture capture, int atLeast = 64)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (capture.CurrentInterval < 64)
+        while (capture.CurrentInterval < atLeast)
         {
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"interval {capture.CurrentInterval} after 10 s of overspending");
             capture.Capture();

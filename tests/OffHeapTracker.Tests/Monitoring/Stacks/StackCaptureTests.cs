@@ -5,6 +5,32 @@ namespace OffHeapTracker.Tests.Monitoring.Stacks;
 
 public sealed class StackCaptureTests
 {
+    [Theory]
+    [InlineData(1_000, 400, 4.0)]      // the process used 0.4 of a core: 1 % of that
+    [InlineData(1_000, 1_000, 10.0)]   // one core
+    [InlineData(1_000, 5_000, 10.0)]   // five cores: still 1 % of one core, never more
+    [InlineData(1_000, 0, 10.0)]       // no reading (the runtime cannot say): 1 % of one core
+    public void WindowShare_IsTheBudgetOfOneCore_OrOfTheProcessesCpuIfLess(long elapsed, long processCpu, double expected) =>
+        Assert.Equal(expected, StackCapture.WindowShare(0.01, elapsed, processCpu), 6);
+
+    [Fact]
+    public void Budgeted_InAProcessUsingATenthOfACore_IsHeldToItsShareOfThatTenth()
+    {
+        // A whole core of budget, spent by one thread capturing without pause: against one core that is about the
+        // share, and the interval would stay at 1. The process's CPU clock here runs at a tenth of wall time (a
+        // server that gets a tenth of a core), so the same spending is ten times the share and the interval rises.
+        var capture = new StackCapture(
+            16, 1, false, false, 1_000, onRefused: null, cpuBudget: 1.0, fastStacksOffReason: "test",
+            processCpuTicks: static () => System.Diagnostics.Stopwatch.GetTimestamp() / 10);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (capture.CurrentInterval < 4 && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            capture.Capture();
+        }
+
+        Assert.True(capture.CurrentInterval >= 4, $"interval {capture.CurrentInterval} after {clock.Elapsed.TotalSeconds:0.0} s of spending ten times the process's share");
+    }
+
     [Fact]
     public void SameCallSite_SharesOneInstance_AnotherSiteGetsItsOwn()
     {
