@@ -103,7 +103,7 @@ if (pools.Count == 0)
 }
 
 (string summary, bool clean) = PoolShutdown.DisposeAll(pools);
-Console.WriteLine($"shut down: {summary}");
+Console.WriteLine($"shut down: {summary}; {pools.Sum(p => p.GetStatistics().TotalRents)} rents in all");
 return clean ? 0 : 1;
 
 internal static partial class Program
