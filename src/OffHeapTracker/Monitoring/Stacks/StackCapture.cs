@@ -50,6 +50,7 @@ public sealed class StackCapture
     private long _refused;
     private long _captureCount;
     private long _fastCaptureCount;
+    private long _fastCaptureTicks;
     private long _captureTicks;
 
     // The budget (budgeted policies only): spend per window, resized at the window's end under _budgetLock, taken
@@ -201,6 +202,9 @@ public sealed class StackCapture
     /// <summary>Gets the number of captures answered from a frame-pointer key alone, counted as <see cref="CaptureCount"/> is (in per-thread batches).</summary>
     internal long FastCaptureCount => Volatile.Read(ref _fastCaptureCount);
 
+    /// <summary>Gets the part of <see cref="CaptureTime"/> counted for fast captures: their timed sample's average times their number.</summary>
+    internal TimeSpan FastCaptureTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _fastCaptureTicks));
+
     /// <summary>Gets the table behind fast capture, null when it is off from the start.</summary>
     internal FastStackTable? FastTable => _fast;
 
@@ -317,6 +321,7 @@ public sealed class StackCapture
         if (fast)
         {
             Interlocked.Add(ref _fastCaptureCount, count);
+            Interlocked.Add(ref _fastCaptureTicks, ticks);
         }
 
         if (!IsBudgeted)
