@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Paired end-to-end measurement of what the buffer monitor costs a Kestrel server, in server CPU per request.
 #
-#   benchmarks/e2e/paired.sh [--rounds N] [--seconds S] [--warmup S] [--modes LIST] [--endpoints LIST] [--out DIR] [--note TEXT]
+#   benchmarks/e2e/paired.sh [--rounds N] [--seconds S] [--warmup S] [--modes LIST] [--baseline MODE] [--endpoints LIST] [--out DIR] [--note TEXT]
 #
 #   --rounds N       rounds per comparison (default 8)
 #   --seconds S      length of each measurement (default 10)
 #   --warmup S       load before each measurement, discarded (default 30: see below)
 #   --modes LIST     monitor modes compared with the monitor off, comma-separated (default off,budgeted,every,none;
 #                    "off" compares the monitor off with itself: the noise floor of this method)
+#   --baseline MODE  the mode of server A, which every mode is compared with (default off; e.g. none, to see what
+#                    stacks cost on top of the record path)
 #   --endpoints LIST plain, echo or both (default plain,echo)
 #   --out DIR        where report.md goes (default benchmarks/results/e2e-paired-<yyyy-mm-dd>)
 #   --note TEXT      a line put at the top of the report
@@ -36,6 +38,7 @@ ROUNDS=8
 MEASURE_SECONDS=10
 WARMUP_SECONDS=30
 MODES=off,budgeted,every,none
+BASELINE=off
 ENDPOINTS=plain,echo
 OUT=""
 NOTE=""
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --seconds) [ $# -ge 2 ] || usage; positive "$1" "$2"; MEASURE_SECONDS=$2; shift 2 ;;
     --warmup) [ $# -ge 2 ] || usage; positive "$1" "$2"; WARMUP_SECONDS=$2; shift 2 ;;
     --modes) [ $# -ge 2 ] || usage; MODES=$2; shift 2 ;;
+    --baseline) [ $# -ge 2 ] || usage; BASELINE=$2; shift 2 ;;
     --endpoints) [ $# -ge 2 ] || usage; ENDPOINTS=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; OUT=$2; shift 2 ;;
     --note) [ $# -ge 2 ] || usage; NOTE=$2; shift 2 ;;
@@ -68,6 +72,7 @@ IFS=, read -r -a ENDPOINT_LIST <<< "$ENDPOINTS"
 for mode in "${MODE_LIST[@]}"; do
   case $mode in off | budgeted | every | none) ;; *) echo "paired.sh: --modes takes off, budgeted, every and none, not '$mode'" >&2; exit 2 ;; esac
 done
+case $BASELINE in off | budgeted | every | none) ;; *) echo "paired.sh: --baseline takes off, budgeted, every or none, not '$BASELINE'" >&2; exit 2 ;; esac
 for endpoint in "${ENDPOINT_LIST[@]}"; do
   case $endpoint in plain | echo) ;; *) echo "paired.sh: --endpoints takes plain and echo, not '$endpoint'" >&2; exit 2 ;; esac
 done
@@ -178,7 +183,7 @@ say "$total paired measurements of $MEASURE_SECONDS s (after a $WARMUP_SECONDS s
 for ((round = 1; round <= ROUNDS; round++)); do
   for endpoint in "${ENDPOINT_LIST[@]}"; do
     for mode in "${MODE_LIST[@]}"; do
-      start_server off "$WORK/a.log"
+      start_server "$BASELINE" "$WORK/a.log"
       pa=$STARTED_PID
       addr_a=$STARTED_ADDR
       start_server "$mode" "$WORK/b.log"
@@ -194,7 +199,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
       nb=$(requests_of "$WORK/b.out")
       stop_servers
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$endpoint" "$mode" "$round" "$na" "$ta" "$nb" "$tb" >> "$RESULTS"
-      say "round $round/$ROUNDS  /$endpoint  off vs $(printf '%-8s' "$mode") $(awk -v na="$na" -v ta="$ta" -v nb="$nb" -v tb="$tb" -v hz="$CLK_TCK" \
+      say "round $round/$ROUNDS  /$endpoint  $BASELINE vs $(printf '%-8s' "$mode") $(awk -v na="$na" -v ta="$ta" -v nb="$nb" -v tb="$tb" -v hz="$CLK_TCK" \
         'BEGIN { a = ta / hz * 1e6 / na; b = tb / hz * 1e6 / nb; printf "A %.1f us/req (%d req), B %.1f us/req (%d req): CPU B/A %.3f", a, na, b, nb, b / a }')"
     done
   done
@@ -214,21 +219,21 @@ git diff --quiet HEAD -- src benchmarks/OffHeapTracker.E2E.Kestrel 2> /dev/null 
 
 echo
 echo "== $MACHINE; tree $COMMIT$DIRTY"
-echo "== server CPU per request, mode / monitor off, both loaded at once (median, min-max of $ROUNDS rounds)"
+echo "== server CPU per request, mode / baseline ($BASELINE), both loaded at once (median, min-max of $ROUNDS rounds)"
 mkdir -p "$OUT"
 {
-  echo "# Paired end-to-end: server CPU per request with the monitor on vs off, $TODAY"
+  echo "# Paired end-to-end: server CPU per request in each mode vs the baseline ($BASELINE), $TODAY"
   echo
   [ -z "$NOTE" ] || { echo "> $NOTE"; echo; }
-  echo "Written by \`benchmarks/e2e/paired.sh --rounds $ROUNDS --seconds $MEASURE_SECONDS --warmup $WARMUP_SECONDS --modes $MODES --endpoints $ENDPOINTS\`."
+  echo "Written by \`benchmarks/e2e/paired.sh --rounds $ROUNDS --seconds $MEASURE_SECONDS --warmup $WARMUP_SECONDS --modes $MODES --baseline $BASELINE --endpoints $ENDPOINTS\`."
   echo
   echo "- Machine: $MACHINE."
   echo "- Tree: commit \`$COMMIT\`$DIRTY."
   echo "- Method: per round and comparison, two fresh servers (benchmarks/OffHeapTracker.E2E.Kestrel, \`--pool direct\`),"
-  echo "  A with the monitor off and B in the mode named, each loaded by its own \`wrk -t 1 -c 16\` over the same"
+  echo "  A in the baseline mode ($BASELINE) and B in the mode named, each loaded by its own \`wrk -t 1 -c 16\` over the same"
   echo "  ${MEASURE_SECONDS} s after a ${WARMUP_SECONDS} s warm-up. CPU per request = the server's user + system time over the window"
   echo "  (\`/proc/PID/stat\`, 1/$CLK_TCK s ticks) / the requests its wrk completed. The ratio is B / A: 1.03 means the mode"
-  echo "  spends 3 % more server CPU per request. The row \"off\" compares two monitor-off servers: the method's noise."
+  echo "  spends 3 % more server CPU per request. A row whose mode is the baseline compares two like servers: the method's noise."
   echo "  /echo is \`POST\` of ${ECHO_BYTES} bytes, sent back through the pipes; /plain a 13-byte response."
   echo
   echo "| endpoint | mode | CPU per request, B / A (median) | min | max | every round |"
