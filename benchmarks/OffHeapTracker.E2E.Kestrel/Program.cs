@@ -12,8 +12,8 @@
 // configuration runs this one binary. Once listening it prints one line, which the script waits for:
 //   listening on http://127.0.0.1:PORT; pool direct; monitor on; .NET 10.0.x
 // SIGTERM or Ctrl+C stops it; the last line says what the pools still had out.
-using System.Runtime;
 using System.Net;
+using System.Runtime;
 using System.Runtime.InteropServices;
 using OffHeapTracker;
 using OffHeapTracker.AspNetCore;

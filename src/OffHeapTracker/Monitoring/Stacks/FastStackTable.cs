@@ -111,54 +111,63 @@ internal sealed class FastStackTable
     public CapturedStackTrace? Capture(StackInterner names, int depth, bool fileInfo, out bool fast, out long slowTicks)
     {
         fast = false;
-        slowTicks = 0;
         Span<nint> key = stackalloc nint[2 * _keyFrames];
         int frames = FramePointerWalker.Walk(key);
-        long slowStart;
-        CapturedStackTrace? slow;
-        if (frames == 0)
+        long hash = 0;
+        Entry? entry = null;
+        CapturedStackTrace? known = null;
+        bool matched = false;
+        if (frames > 0)
         {
-            slowStart = Stopwatch.GetTimestamp();
-            slow = names.Capture(depth, fileInfo);
-            slowTicks = Stopwatch.GetTimestamp() - slowStart;
-            return slow;
+            Debug.Assert(frames <= _keyFrames, "The walk writes at most the frames it was given room for.");
+            key = key[..(2 * frames)];
+            hash = Hash(key);
+            matched = _entries.TryGetValue(hash, out entry) && key.SequenceEqual(entry.Key);
+            if (matched)
+            {
+                // The entry was published fully built through the dictionary; Stack only ever goes from a stack to
+                // null, and a thread that reads the stack just before another drops it returns that stack once more:
+                // tolerated. The countdown is only counted down for an entry past its early checks.
+                known = entry!.Stack;
+                if (known is not null && entry.Checks >= _earlyChecks && --t_checkCountdown > 0)
+                {
+                    // No shared write and no clock read on this path: StackCapture counts fast captures in per-thread
+                    // batches and times a sample of them.
+                    fast = true;
+                    slowTicks = 0;
+                    return known;
+                }
+            }
         }
 
-        Debug.Assert(frames <= _keyFrames, "The walk writes at most the frames it was given room for.");
-        key = key[..(2 * frames)];
-        long hash = Hash(key);
-        if (_entries.TryGetValue(hash, out Entry? entry) && key.SequenceEqual(entry.Key))
+        // Everything from here is a slow capture, timed as one.
+        long slowStart = Stopwatch.GetTimestamp();
+        CapturedStackTrace? stack;
+        if (frames == 0 || (matched && known is null))
         {
-            // The entry was published fully built through the dictionary; Stack only ever goes from a stack to null,
-            // and a thread that reads the stack just before another drops it returns that stack once more: tolerated.
-            CapturedStackTrace? known = entry.Stack;
-            if (known is null)
-            {
-                // Not admitted, or dropped after a mismatch: this key is captured the slow way for good.
-                slowStart = Stopwatch.GetTimestamp();
-                slow = names.Capture(depth, fileInfo);
-                slowTicks = Stopwatch.GetTimestamp() - slowStart;
-                return slow;
-            }
-
-            if (entry.Checks < _earlyChecks || --t_checkCountdown <= 0)
-            {
-                slowStart = Stopwatch.GetTimestamp();
-                slow = CheckKey(entry, known, names, depth, fileInfo);
-                slowTicks = Stopwatch.GetTimestamp() - slowStart;
-                return slow;
-            }
-
-            // No shared write on this path: StackCapture counts fast captures in per-thread batches.
-            fast = true;
-            return known;
+            // No key (the walk found no frames), or a key not admitted or dropped after a mismatch: captured the slow
+            // way for good.
+            stack = names.Capture(depth, fileInfo);
+        }
+        else if (matched)
+        {
+            stack = CheckKey(entry!, known!, names, depth, fileInfo);
+        }
+        else
+        {
+            stack = CaptureFirstSighting(names, depth, fileInfo, key, hash, collided: entry is not null);
         }
 
-        // First sighting (or a 64-bit hash shared by another key): the real capture, right here on this thread,
-        // names the stack this key was walked from.
-        slowStart = Stopwatch.GetTimestamp();
+        slowTicks = Stopwatch.GetTimestamp() - slowStart;
+        return stack;
+    }
+
+    /// <summary>A key's first sighting (or a 64-bit hash shared by another key): the real capture, right here on this thread, names the stack the key was walked from, and the key is admitted if the walk saw every frame.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private CapturedStackTrace? CaptureFirstSighting(StackInterner names, int depth, bool fileInfo, ReadOnlySpan<nint> key, long hash, bool collided)
+    {
         CapturedStackTrace? stack = names.Capture(depth, fileInfo, out int traceFrames);
-        if (stack is not null && entry is null && Volatile.Read(ref _count) < _maxKeys)
+        if (stack is not null && !collided && Volatile.Read(ref _count) < _maxKeys)
         {
             // Admitted only if the walk saw every frame StackTrace saw (no frameless method hid its caller): then a
             // stack with a hidden frame cannot produce this key, as the hidden method's frame would change a frame
@@ -175,7 +184,6 @@ internal sealed class FastStackTable
             }
         }
 
-        slowTicks = Stopwatch.GetTimestamp() - slowStart;
         return stack;
     }
 
