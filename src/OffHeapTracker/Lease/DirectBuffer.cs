@@ -50,38 +50,32 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <summary>The finalizer is recording the leak; a concurrent Dispose waits for it to finish (a few instructions).</summary>
     private const int StateLeaking = 4;
 
-    private DirectBufferPool? _pool;
-    private byte* _pointer;
-    private byte[]? _array;
-    private int _arrayOffset;
-    private int _length;
-    private int _allocateSize;
-    private int _sizeClass;
-    private int _block;
+    // The block, its tracking and the safety net (see LeaseCore). A reused lease owns its core for life; a fresh
+    // lease borrows one while it is rented and lets go of it when returned (null after), so the object a monitored
+    // rent allocates is only this handle: the fields below, 64 bytes with the object header.
+    private LeaseCore? _core;
     private long _id;
+    private int _length;
     private BufferType _bufferType;
     private int _state;
 
-    // While the object waits in the lease cache, the pool is held weakly, so a cached lease never roots a pool
-    // nobody else references; kept only to count a stale second Dispose.
+    // While the object waits in the lease cache, or once a fresh lease is returned, the pool is held weakly, so a
+    // returned lease never roots a pool nobody else references; kept only to count a stale second Dispose.
     private WeakReference<DirectBufferPool>? _returnedTo;
 
-    // What the tracker knows of a lease rented while the monitor was on; default on reused leases.
-    private LeaseTracking _tracking;
+    // A returned fresh lease's stacks, for a later double-dispose report (its core went on to other leases): its
+    // allocation stack (a CapturedStackTrace), both stacks (a DisposeTrail) when dispose stacks are on, or null.
+    private object? _trail;
 
-    // The safety net: finalized when this lease is dropped undisposed (see LeaseGuard). A reused lease owns one
-    // for life; a fresh lease borrows one while it is rented and gives it back when returned (null after).
-    private LeaseGuard? _guard;
-
-    /// <summary>Creates a lease object: a reused one (the monitor off) with its own guard, or a fresh one for a single rent.</summary>
+    /// <summary>Creates a lease object: a reused one (the monitor off) with its own core, or a fresh one for a single rent.</summary>
     /// <param name="reusable">True for a lease object the lease recycler lends again and again.</param>
-    /// <param name="guard">A fresh lease's borrowed guard; null for a reused one, which gets its own.</param>
-    internal DirectBuffer(bool reusable, LeaseGuard? guard = null)
+    /// <param name="core">A fresh lease's borrowed core, idle until now; null for a reused one, which gets its own.</param>
+    internal DirectBuffer(bool reusable, LeaseCore? core = null)
     {
-        Debug.Assert(reusable == (guard is null), "a reused lease owns its guard; a fresh one borrows one");
+        Debug.Assert(reusable == (core is null), "a reused lease owns its core; a fresh one borrows one");
         IsReusable = reusable;
-        _guard = guard ?? new LeaseGuard();
-        _guard.Attach(this);
+        _core = core ?? new LeaseCore();
+        _core.LendTo(this);
     }
 
     /// <summary>Gets the lease's id, unique in the process; it is the key of the monitor's resident record.</summary>
@@ -107,51 +101,65 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         }
     }
 
-    internal DirectBufferPool? Pool => _pool;
+    // The members below describe the block: the pool and the tracker read them only while the lease holds its
+    // core (from Initialize until the return that releases a fresh lease's core).
+    internal DirectBufferPool? Pool => _core?.Pool;
 
-    internal byte* Pointer => _pointer;
+    internal byte* Pointer => Core.Pointer;
 
     /// <summary>Gets the address of the buffer's first byte, for records (never dereferenced through this).</summary>
-    internal nint Address => (nint)_pointer;
+    internal nint Address => (nint)Core.Pointer;
 
-    internal bool IsArrayBacked => _array is not null;
+    internal bool IsArrayBacked => Core.Array is not null;
 
-    internal int AllocateSize => _allocateSize;
+    internal int AllocateSize => Core.AllocateSize;
 
-    internal int SizeClass => _sizeClass;
+    internal int SizeClass => Core.SizeClass;
 
-    internal int Block => _block;
+    internal int Block => Core.Block;
 
     internal bool IsReusable { get; }
 
     /// <summary>Gets a value indicating whether this object may go back to the lease cache: it is reusable and its guard's finalizer has not run.</summary>
     /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseRecycler.Return"/>).</remarks>
-    internal bool IsRecyclable => IsReusable && !_guard!.IsSpent;
+    internal bool IsRecyclable => IsReusable && _core!.IsRecyclable;
 
-    /// <summary>Gets the lease's safety net (see <see cref="LeaseGuard"/>); null once a fresh lease gave its guard back.</summary>
-    internal LeaseGuard? SafetyNet => _guard;
+    /// <summary>Gets the lease's safety net (see <see cref="LeaseGuard"/>); null once a fresh lease gave its core back.</summary>
+    internal LeaseGuard? SafetyNet => _core?.Guard;
 
-    internal bool IsPooled => _block >= 0;
+    /// <summary>Gets the core the lease holds (tests); null once a fresh lease gave it back.</summary>
+    internal LeaseCore? HeldCore => _core;
+
+    internal bool IsPooled => Core.Block >= 0;
 
     /// <summary>Gets what the tracker keeps on this lease; only <see cref="BufferTracker"/> uses it.</summary>
-    internal ref LeaseTracking Tracking => ref _tracking;
+    internal ref LeaseTracking Tracking => ref Core.Tracking;
+
+    private LeaseCore Core
+    {
+        get
+        {
+            Debug.Assert(_core is not null, "the block is described only while the lease holds its core");
+            return _core!;
+        }
+    }
 
     /// <summary>Gets the buffer as a span.</summary>
     /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
     public override Span<byte> GetSpan()
     {
-        ThrowIfReturned();
-        if (_array is { } array)
+        LeaseCore core = RentedCore();
+        if (core.Array is { } array)
         {
             // Over the array, not the pointer: the span then keeps the pinned array alive even if the lease is
             // dropped and collected while the span is still in use.
-            return new Span<byte>(array, _arrayOffset, _length);
+            return new Span<byte>(array, core.ArrayOffset, _length);
         }
 
-        // Safe: while the lease is rented, [_pointer, _pointer + _length) is a block the pool handed to this
-        // lease alone, inside a slab (or an unpooled allocation) that is not freed before the lease is returned,
-        // and not reissued if the lease is dropped (it is then kept out of circulation).
-        return new Span<byte>(_pointer, _length);
+        // Safe: while the lease is rented, [Pointer, Pointer + _length) is a block the pool handed to this lease
+        // alone, inside a slab (or an unpooled allocation) that is not freed before the lease is returned, and not
+        // reissued if the lease is dropped (it is then kept out of circulation).
+        return new Span<byte>(core.Pointer, _length);
     }
 
     /// <summary>Returns a handle to the buffer's memory that keeps this lease alive until the handle is disposed. Native memory never moves, so nothing is pinned.</summary>
@@ -160,15 +168,16 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="elementIndex"/> is outside the buffer.</exception>
     public override MemoryHandle Pin(int elementIndex = 0)
     {
-        ThrowIfReturned();
+        LeaseCore core = RentedCore();
         if (unchecked((uint)elementIndex > (uint)_length))
         {
             Guard.ThrowOutOfRange(elementIndex, 0, _length, nameof(elementIndex));
         }
 
-        // The handle roots this lease (its pinnable), as every MemoryManager in the BCL does: while a handle is
-        // held, the finalizer cannot run, so the block cannot be reported or reclaimed under the pointer.
-        return new MemoryHandle(_pointer + elementIndex, default, this);
+        // The handle roots this lease (its pinnable), and through it the core and its guard, as every
+        // MemoryManager in the BCL does: while a handle is held, the guard's finalizer cannot run, so the block
+        // cannot be reported or reclaimed under the pointer.
+        return new MemoryHandle(core.Pointer + elementIndex, default, this);
     }
 
     /// <summary>Exposes the array behind the buffer when the pool is <see cref="BufferBacking.PinnedArray"/>-backed (what <see cref="MemoryMarshal.TryGetArray{T}(ReadOnlyMemory{T}, out ArraySegment{T})"/> calls).</summary>
@@ -177,14 +186,14 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <exception cref="ObjectDisposedException">The lease has been disposed.</exception>
     protected override bool TryGetArray(out ArraySegment<byte> segment)
     {
-        ThrowIfReturned();
-        if (_array is null)
+        LeaseCore core = RentedCore();
+        if (core.Array is not { } array)
         {
             segment = default;
             return false;
         }
 
-        segment = new ArraySegment<byte>(_array, _arrayOffset, _length);
+        segment = new ArraySegment<byte>(array, core.ArrayOffset, _length);
         return true;
     }
 
@@ -205,16 +214,9 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
             return;
         }
 
-        DirectBufferPool pool = _pool!;
-        pool.Return(this);
-        if (!IsReusable)
-        {
-            // A fresh lease is never rented again, so it needs no strong hold on its pool (a disposed lease kept
-            // in a field must not keep the pool alive); the pool took its guard back. A reused one keeps its
-            // guard for the next renter; the pool detached it before caching it.
-            _returnedTo = pool.WeakSelf;
-            _pool = null;
-        }
+        // The pool also lets go of what the lease no longer needs: a fresh lease's core (ReleaseCore), or a
+        // reused lease's strong hold on the pool before the object is cached (DetachForReuse).
+        Core.Pool!.Return(this);
     }
 
     /// <summary>The rare cases of <see cref="Dispose()"/>: a lease the finalizer found, or one already returned.</summary>
@@ -229,13 +231,14 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
             case StateLeaked:
                 // The finalizer found this lease first (an owner's finalizer disposing it, in the same GC): the
                 // owner's dispose is the real one, so the block it kept out comes back now.
-                _pool!.ReturnAfterLeak(this);
+                // The core is still held: nothing releases a lease's core while its block is kept out.
+                Core.Pool!.ReturnAfterLeak(this);
                 return;
             case StateLeakReclaimed:
                 // Same, but the pool already took the block back when the finalizer ran.
                 return;
             default:
-                (_pool ?? PoolReturnedTo())?.OnDoubleDispose(this);
+                PoolForReport()?.OnDoubleDispose(this);
                 return;
         }
     }
@@ -257,17 +260,18 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         byte[]? array,
         int arrayOffset)
     {
-        _pool = pool;
-        _pointer = pointer;
-        _array = array;
-        _arrayOffset = arrayOffset;
+        LeaseCore core = Core;
+        core.Pool = pool;
+        core.Pointer = pointer;
+        core.Array = array;
+        core.ArrayOffset = arrayOffset;
+        core.AllocateSize = allocateSize;
+        core.SizeClass = sizeClass;
+        core.Block = block;
         _length = length;
-        _allocateSize = allocateSize;
-        _sizeClass = sizeClass;
-        _block = block;
         _id = id;
         _bufferType = bufferType;
-        Debug.Assert(!_tracking.IsRecorded, "a lease object carries tracking only while its one rent lasts");
+        Debug.Assert(!core.Tracking.IsRecorded, "a core carries tracking only while one rent lasts");
 
         // Publish last: a reader that sees Rented sees the fields above.
         Volatile.Write(ref _state, StateRented);
@@ -283,29 +287,70 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     {
         // Leaking holds off a concurrent Dispose (an owner that handed the dispose to another thread) until the
         // pool has marked and counted the leak, so a late return never runs before the leak it undoes.
-        if (_pool is { } pool && Interlocked.CompareExchange(ref _state, StateLeaking, StateRented) == StateRented)
+        if (_core?.Pool is { } pool && Interlocked.CompareExchange(ref _state, StateLeaking, StateRented) == StateRented)
         {
             pool.OnLeaseFinalized(this, pool.ReclaimsLeakedBuffers);
         }
     }
 
-    /// <summary>Gives a fresh lease's guard back to the guard recycler once the lease is returned; a reused lease keeps its own.</summary>
+    /// <summary>Gives a fresh lease's core back to <see cref="LeaseCores"/> once the lease is returned; a reused lease keeps its own.</summary>
+    /// <param name="pool">What the returned lease keeps of its pool (see <see cref="_returnedTo"/>).</param>
     /// <param name="thread">The returning thread.</param>
-    internal void ReleaseGuard(ThreadRoot thread)
+    /// <remarks>
+    /// Called once, by the one thread that returns the lease (the one that won its dispose, or the leak path, which
+    /// excludes it). A double dispose on another thread may read the core meanwhile: the stacks it reports are
+    /// moved here first and the core let go of last (see <see cref="GetReportStacks"/>).
+    /// </remarks>
+    internal void ReleaseCore(WeakReference<DirectBufferPool> pool, ThreadRoot thread)
     {
-        Debug.Assert(!IsReusable, "a reused lease owns its guard for life");
+        Debug.Assert(!IsReusable, "a reused lease owns its core for life");
         Debug.Assert(Volatile.Read(ref _state) != StateRented, "a rented lease must keep its safety net");
-        // Plain accesses: one thread returns a lease (the one that won its dispose, or the leak path, which
-        // excludes it), and the guard's finalizer never reads this field.
-        if (_guard is { } guard)
+        LeaseCore core = Core;
+        ref LeaseTracking tracking = ref core.Tracking;
+        CapturedStackTrace? disposeStack = Volatile.Read(ref tracking.DisposeStack);
+        _trail = disposeStack is null ? tracking.AllocationStack : new DisposeTrail(tracking.AllocationStack, disposeStack);
+        Volatile.Write(ref _returnedTo, pool);
+        core.Clear();
+
+        // Release: a reader that sees the core gone sees the trail and the pool above. Let go before the core can be
+        // lent again, so this lease never refers to a core another lease rents: a disposed lease kept somewhere
+        // would keep that lease's guard reachable, and its drop unreported.
+        Volatile.Write(ref _core, null);
+        LeaseCores.Return(core, thread);
+    }
+
+    /// <summary>Says where this lease was rented and first disposed, for a double-dispose report; any thread, even while the first dispose runs.</summary>
+    internal void GetReportStacks(out CapturedStackTrace? allocation, out CapturedStackTrace? firstDispose)
+    {
+        if (Volatile.Read(ref _core) is { } core)
         {
-            _guard = null;
-            LeaseGuards.Return(guard, thread);
+            allocation = core.Tracking.AllocationStack;
+            firstDispose = Volatile.Read(ref core.Tracking.DisposeStack);
+
+            // Still held after the reads (the barrier keeps them before the check): the core was not released, so
+            // not lent to another lease, before they ran, and they are this rent's. Otherwise, the trail is.
+            Interlocked.MemoryBarrier();
+            if (ReferenceEquals(Volatile.Read(ref _core), core))
+            {
+                return;
+            }
+        }
+
+        switch (Volatile.Read(ref _trail))
+        {
+            case DisposeTrail trail:
+                allocation = trail.Allocation;
+                firstDispose = trail.FirstDispose;
+                break;
+            default:
+                allocation = _trail as CapturedStackTrace;
+                firstDispose = null;
+                break;
         }
     }
 
     /// <summary>Lets go of the array behind a returned lease, so a reused lease object does not keep an unpooled array alive.</summary>
-    internal void ReleaseArray() => _array = null;
+    internal void ReleaseArray() => Core.Array = null;
 
     /// <summary>Readies a returned lease for the lease cache: the pool is then held only weakly (see <see cref="_returnedTo"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -318,8 +363,8 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
             _returnedTo = pool;
         }
 
-        _pool = null;
-        _pointer = null;
+        _core!.Pool = null;
+        _core.Pointer = null;
     }
 
     /// <summary>Ends the Leaking state once the pool has recorded the leak: a waiting Dispose may then proceed.</summary>
@@ -351,11 +396,38 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         }
     }
 
-    private DirectBufferPool? PoolReturnedTo() =>
-        _returnedTo is { } weak && weak.TryGetTarget(out DirectBufferPool? pool) ? pool : null;
+    /// <summary>The pool a double dispose is counted in: the one whose block the lease holds, or the one it went back to.</summary>
+    private DirectBufferPool? PoolForReport()
+    {
+        if (Volatile.Read(ref _core) is { Pool: { } pool } core)
+        {
+            // As in GetReportStacks: a pool read from a core the lease still holds afterwards is this lease's.
+            Interlocked.MemoryBarrier();
+            if (ReferenceEquals(Volatile.Read(ref _core), core))
+            {
+                return pool;
+            }
+        }
+
+        return Volatile.Read(ref _returnedTo) is { } weak && weak.TryGetTarget(out DirectBufferPool? returnedTo) ? returnedTo : null;
+    }
 
     /// <summary>Called by <see cref="MemoryManager{T}"/>'s own dispose path; routes to <see cref="Dispose()"/>.</summary>
     protected override void Dispose(bool disposing) => Dispose();
+
+    /// <summary>The core of a rented lease; throws if the lease is returned.</summary>
+    private LeaseCore RentedCore()
+    {
+        // The core first, then the state: a fresh lease lets go of its core only after its state left Rented (and
+        // never comes back), so a core read before a Rented state is this rent's. Null only for a returned lease.
+        LeaseCore? core = Volatile.Read(ref _core);
+        if (Volatile.Read(ref _state) != StateRented || core is null)
+        {
+            ThrowDisposed();
+        }
+
+        return core;
+    }
 
     private void ThrowIfReturned()
     {
@@ -368,4 +440,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     [DoesNotReturn]
     private void ThrowDisposed() =>
         throw new ObjectDisposedException(nameof(DirectBuffer), $"Buffer {_id} has been returned to its pool and must not be used.");
+
+    /// <summary>Both stacks of a returned fresh lease, kept only when dispose stacks are on.</summary>
+    private sealed record DisposeTrail(CapturedStackTrace? Allocation, CapturedStackTrace FirstDispose);
 }

@@ -8,21 +8,21 @@ namespace OffHeapTracker;
 /// The finalizer lives here rather than on <see cref="DirectBuffer"/> so that a lease object need not be
 /// finalizable. Allocating a finalizable object takes the runtime's slow allocation path and registers it with
 /// the finalizer (several hundred instructions, measured), which a fresh lease per rent, as the monitor wants
-/// for stale-use detection, would pay on every rent. A guard is allocated once and used again: a reused lease
-/// keeps its own guard for life; a fresh lease borrows one from <see cref="LeaseGuards"/> and gives it back when
-/// it is returned.
+/// for stale-use detection, would pay on every rent. A guard is allocated once, with the <see cref="LeaseCore"/>
+/// that owns it for life, and used again: a reused lease keeps its own core for life; a fresh lease borrows one
+/// from <see cref="LeaseCores"/> and gives it back when it is returned.
 /// </para>
 /// <para>
-/// Only the guarded lease refers to its guard while it is rented (the recycler holds guards only while they
-/// guard nothing), so the guard becomes unreachable exactly when the lease does, and its finalizer then sees the
-/// lease, kept alive for it, through <see cref="_lease"/>.
+/// Only the guarded lease refers to the guard's core while it is rented (the recycler holds cores only while
+/// they guard nothing, and a returned fresh lease lets go of its core), so the guard becomes unreachable exactly
+/// when the lease does, and its finalizer then sees the lease, kept alive for it, through <see cref="_lease"/>.
 /// </para>
 /// </remarks>
 internal sealed class LeaseGuard
 {
     // The guarded lease; null while the guard waits in the recycler. Written by the renting and returning
     // threads, read by the finalizer, which only runs once no thread can reach this guard, or on a guard that
-    // slipped into the recycler before the finalizer thread was known (see LeaseGuards.Rent).
+    // slipped into the recycler before the finalizer thread was known (see LeaseCores.Rent).
     private DirectBuffer? _lease;
 
     // Set first thing by the finalizer: this guard's finalization is spent, so it must never guard another lease
@@ -59,7 +59,7 @@ internal sealed class LeaseGuard
     }
 
     /// <summary>Gets a value indicating whether this guard's finalizer has run: it may then never guard another lease.</summary>
-    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseGuards.Rent"/>).</remarks>
+    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseCores.Rent"/>).</remarks>
     public bool IsSpent => Volatile.Read(ref _finalized) != 0;
 
     /// <summary>Starts guarding a lease no one else can see yet.</summary>

@@ -132,8 +132,8 @@ public sealed unsafe partial class DirectBufferPool
         }
         else if (!lease.IsReusable)
         {
-            // A fresh lease's guard goes back for the next one (unless its finalizer ran: see LeaseGuards.Return).
-            lease.ReleaseGuard(thread);
+            // A fresh lease's core goes back for the next one (unless its guard's finalizer ran: see LeaseCores.Return).
+            lease.ReleaseCore(_weakSelf, thread);
         }
 
         // Two field reads on every return; the call only when a disposal or a waiter needs it.

@@ -233,10 +233,10 @@ public sealed unsafe partial class DirectBufferPool : MemoryPool<byte>
             }
 
             // One read of the switch per rent. With the monitor on, every lease is a fresh object so that stale
-            // use is caught (an ordinary allocation: it borrows a recycled guard for its safety net); with it
-            // off, lease objects are reused and nothing else below touches the monitor.
+            // use is caught (a small ordinary allocation: it borrows a recycled core, with its safety net, for
+            // the block); with it off, lease objects are reused and nothing else below touches the monitor.
             monitoring = _tracker.IsMonitorEnabled();
-            lease = monitoring ? new DirectBuffer(reusable: false, LeaseGuards.Rent(thread)) : LeaseRecycler.Rent(thread);
+            lease = monitoring ? new DirectBuffer(reusable: false, LeaseCores.Rent(thread)) : LeaseRecycler.Rent(thread);
         }
         catch
         {

@@ -21,11 +21,11 @@ internal sealed class ThreadRoot
     /// <summary>The lease objects this thread returned, waiting out their quarantine (see <see cref="LeaseRecycler"/>).</summary>
     public LeaseRecycler.Ring? Leases;
 
-    /// <summary>Idle lease guards for the fresh leases rented while the monitor is on, a stack of <see cref="GuardCount"/> (see <see cref="LeaseGuards"/>).</summary>
-    public LeaseGuard?[]? Guards;
+    /// <summary>Idle lease cores for the fresh leases rented while the monitor is on, a stack of <see cref="CoreCount"/> (see <see cref="LeaseCores"/>).</summary>
+    public LeaseCore?[]? Cores;
 
-    /// <inheritdoc cref="Guards"/>
-    public int GuardCount;
+    /// <inheritdoc cref="Cores"/>
+    public int CoreCount;
 
     /// <summary>The next lease id this thread hands out, and the end of its reserved block (see <see cref="LeaseIds"/>).</summary>
     public long NextLeaseId;

@@ -211,18 +211,18 @@ internal sealed partial class BufferTracker
 
             const string NotRecorded = "(not captured: the lease was rented while the monitor was off, or its stack was not sampled)";
             const string DisposeStacksOff = "(not captured: dispose stacks are off; see ResidentBufferMonitorOptions.CaptureDisposeStacks)";
-            ref LeaseTracking tracking = ref lease.Tracking;
+            lease.GetReportStacks(out CapturedStackTrace? allocationStack, out CapturedStackTrace? firstDisposeStack);
 
             // Rare and rate-limited, so the second dispose is captured whenever the policy has a capture at all.
             CapturedStackTrace? secondDispose = _capture?.CaptureForDispose();
-            string firstDispose = Volatile.Read(ref tracking.DisposeStack)?.Text
-                ?? (_capture is { DisposeStacks: true } && tracking.AllocationStack is not null ? NotRecorded : DisposeStacksOff);
+            string firstDispose = firstDisposeStack?.Text
+                ?? (_capture is { DisposeStacks: true } && allocationStack is not null ? NotRecorded : DisposeStacksOff);
             Log.DoubleDispose(
                 _logger,
                 lease.Id,
                 _poolName,
                 sinceLast,
-                tracking.AllocationStack?.Text ?? NotRecorded,
+                allocationStack?.Text ?? NotRecorded,
                 firstDispose,
                 secondDispose?.Text ?? NotRecorded);
         }

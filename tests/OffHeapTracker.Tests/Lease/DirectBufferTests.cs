@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using OffHeapTracker.Monitoring;
 using OffHeapTracker.Tests.Support;
 
@@ -52,6 +53,34 @@ public sealed class DirectBufferTests
         int again = message.IndexOf("Disposed again at:\nOffHeapTracker.Tests.Lease.DirectBufferTests.DisposeAgain", StringComparison.Ordinal);
         Assert.True(allocated > 0 && first > allocated && again > first, message);
     }
+
+    [Fact]
+    public void DoubleDispose_AfterTheLeasesCoreWentToAnotherPoolsLease_IsCountedInItsOwnPool_WithItsOwnStacks() => FreshThread.Run(() =>
+    {
+        // On one thread, the core a returned fresh lease gave back is the next fresh lease's: here a lease of
+        // another pool, rented elsewhere. The stale second dispose must still be counted and reported as the
+        // first lease's, not read from the core's new rent.
+        var logs = new CapturingLoggerFactory();
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor(configure: o => o.CaptureDisposeStacks = true);
+        using var pool = Pools.Create(monitor, o => o.LoggerFactory = logs);
+        using var other = Pools.Create(monitor, o => o.LoggerFactory = logs);
+        DirectBuffer lease = RentHere(pool);
+        LeaseCore core = lease.HeldCore!;
+        DisposeFirst(lease);
+        DirectBuffer next = RentElsewhere(other);
+        Assert.Same(core, next.HeldCore);
+
+        DisposeAgain(lease);
+
+        Assert.Equal(1, pool.GetStatistics().DoubleDisposeCount);
+        Assert.Equal(0, other.GetStatistics().DoubleDisposeCount);
+        string message = Assert.Single(logs.WithEvent("DoubleDispose")).Message;
+        Assert.Contains("Allocated at:\nOffHeapTracker.Tests.Lease.DirectBufferTests.RentHere", message, StringComparison.Ordinal);
+        Assert.Contains("First disposed at:\nOffHeapTracker.Tests.Lease.DirectBufferTests.DisposeFirst", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("RentElsewhere", message, StringComparison.Ordinal);
+        Assert.False(next.IsDisposed);
+        next.Dispose();
+    });
 
     [Fact]
     public void DoubleDispose_WithDisposeStacksOff_SaysTheyWereNotCaptured()
@@ -292,13 +321,16 @@ public sealed class DirectBufferTests
         Assert.DoesNotContain(0, ids);
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static DirectBuffer RentHere(DirectBufferPool pool) => pool.Rent(100);
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static DirectBuffer RentElsewhere(DirectBufferPool pool) => pool.Rent(100);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void DisposeFirst(DirectBuffer lease) => lease.Dispose();
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void DisposeAgain(DirectBuffer lease) => lease.Dispose();
 
     [Fact]

@@ -340,7 +340,7 @@ public sealed class LeakDetectionTests
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static (WeakReference Lease, WeakReference Guard) CreateAndDropAnUninitializedLease()
     {
-        var lease = new DirectBuffer(reusable: false, new LeaseGuard());
+        var lease = new DirectBuffer(reusable: false, new LeaseCore());
         return (new WeakReference(lease, trackResurrection: true), new WeakReference(lease.SafetyNet, trackResurrection: true));
     }
 

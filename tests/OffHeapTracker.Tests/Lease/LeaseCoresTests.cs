@@ -5,58 +5,69 @@ using OffHeapTracker.Tests.Support;
 
 namespace OffHeapTracker.Tests.Lease;
 
-[Collection(ProcessWideState.Name)] // One test resets the guards' shared overflow, which every test's leases use.
-public sealed class LeaseGuardsTests
+[Collection(ProcessWideState.Name)] // One test resets the cores' shared overflow, which every test's leases use.
+public sealed class LeaseCoresTests
 {
     [Fact]
-    public void FreshLeases_WithTheMonitorOn_AreNewObjects_ButTheirGuardsAreRecycled() => FreshThread.Run(() =>
+    public void FreshLeases_WithTheMonitorOn_AreNewObjects_ButTheirCoresAreRecycled() => FreshThread.Run(() =>
     {
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
         using var pool = Pools.Create(monitor);
 
         DirectBuffer first = pool.Rent(4096);
+        Memory<byte> stale = first.Memory;
+        LeaseCore core = first.HeldCore!;
         LeaseGuard guard = first.SafetyNet!;
         first.Dispose();
+        Assert.Null(first.HeldCore);
         Assert.Null(first.SafetyNet);
 
         DirectBuffer second = pool.Rent(4096);
         Assert.NotSame(first, second);
+        Assert.Same(core, second.HeldCore);
         Assert.Same(guard, second.SafetyNet);
 
-        // The stale lease still refuses use: its object was not recycled, only its guard.
+        // The stale lease still refuses use, through every door, and still says what it was: its object was not
+        // recycled, only its core.
         Assert.Throws<ObjectDisposedException>(() => first.Memory);
+        Assert.Throws<ObjectDisposedException>(() => { _ = stale.Span; });
+        Assert.Throws<ObjectDisposedException>(() => stale.Pin());
+        Assert.Throws<ObjectDisposedException>(() => { _ = first.GetSpan(); });
+        Assert.Equal(4096, first.Length);
+        Assert.Contains("disposed", first.ToString(), StringComparison.Ordinal);
+        Assert.False(second.IsDisposed);
         second.Dispose();
     });
 
     [Fact]
-    public void AGuardWhoseFinalizerRan_IsNeverLentAgain() => FreshThread.Run(() =>
+    public void ACoreWhoseGuardWasFinalized_IsNeverLentAgain() => FreshThread.Run(() =>
     {
         ThreadRoot thread = ThreadRoot.Current;
-        var spent = new LeaseGuard();
+        var spent = new LeaseCore();
 
         // Elsewhere: the finalizer marks its thread as one that keeps nothing, which is not what is tested here.
-        FreshThread.Run(() => RunFinalizer(spent));
-        Assert.True(spent.IsSpent);
+        FreshThread.Run(() => RunFinalizer(spent.Guard));
+        Assert.True(spent.Guard.IsSpent);
 
-        LeaseGuards.Return(spent, thread);
+        LeaseCores.Return(spent, thread);
 
-        Assert.NotSame(spent, LeaseGuards.Rent(thread));
-        Assert.Equal(0, thread.GuardCount);
+        Assert.NotSame(spent, LeaseCores.Rent(thread));
+        Assert.Equal(0, thread.CoreCount);
     });
 
     [Fact]
-    public void ThreadThatFinalizedALease_KeepsNoGuards() => FreshThread.Run(() =>
+    public void ThreadThatFinalizedALease_KeepsNoCores() => FreshThread.Run(() =>
     {
         ThreadRoot thread = ThreadRoot.Current;
         LeaseRecycler.RefuseOnCurrentThread();
 
-        LeaseGuards.Return(new LeaseGuard(), thread);
+        LeaseCores.Return(new LeaseCore(), thread);
 
-        Assert.Equal(0, thread.GuardCount);
+        Assert.Equal(0, thread.CoreCount);
     });
 
     [Fact]
-    public void ADroppedFreshLease_WhoseGuardWasRecycledManyTimes_IsStillCaught()
+    public void ADroppedFreshLease_WhoseCoreWasRecycledManyTimes_IsStillCaught()
     {
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
         List<long> leaks = CollectLeakIds(monitor);
@@ -79,15 +90,33 @@ public sealed class LeaseGuardsTests
     }
 
     [Fact]
-    public void GuardsMoveBetweenThreads_ThatRentOnOneAndReturnOnAnother()
+    public void ADisposedLeaseKeptAlive_DoesNotHideTheDropOfTheNextLeaseOnItsCore()
     {
-        // The shared overflow is a FIFO shared by every test: guards other tests left there would be lent first.
-        LeaseGuards.ForgetSharedGuards();
+        // A returned fresh lease lets go of its core. Were it to keep it, a disposed lease held anywhere (a field,
+        // a cache) would keep the core's guard reachable, and the drop of whichever lease rents the core next
+        // would go unreported and its block unaccounted.
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        List<long> leaks = CollectLeakIds(monitor);
+        using var pool = Pools.Create(monitor);
+
+        (DirectBuffer kept, long droppedId) = FreshThread.Run(() => DisposeOneThenDropTheNextOnItsCore(pool));
+        Gc.CollectAndFinalize();
+
+        Assert.Equal([droppedId], leaks);
+        Assert.Equal(1, pool.GetStatistics().LeakedCount);
+        GC.KeepAlive(kept);
+    }
+
+    [Fact]
+    public void CoresMoveBetweenThreads_ThatRentOnOneAndReturnOnAnother()
+    {
+        // The shared overflow is a FIFO shared by every test: cores other tests left there would be lent first.
+        LeaseCores.ForgetSharedCores();
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
         using var pool = Pools.Create(monitor);
         DirectBuffer[] leases = FreshThread.Run(() => Enumerable.Range(0, 200).Select(_ => pool.Rent(4096)).ToArray());
-        var guards = new HashSet<LeaseGuard>(leases.Select(l => l.SafetyNet!), ReferenceEqualityComparer.Instance);
-        Assert.Equal(200, guards.Count);
+        var cores = new HashSet<LeaseCore>(leases.Select(l => l.HeldCore!), ReferenceEqualityComparer.Instance);
+        Assert.Equal(200, cores.Count);
 
         // Returned here, past this thread's stack of 64: the rest overflow to the shared pool, where another
         // thread's rents find them.
@@ -98,9 +127,9 @@ public sealed class LeaseGuardsTests
                 lease.Dispose();
             }
         });
-        int reused = FreshThread.Run(() => Enumerable.Range(0, 100).Select(_ => pool.Rent(4096)).Count(l => guards.Contains(l.SafetyNet!)));
+        int reused = FreshThread.Run(() => Enumerable.Range(0, 100).Select(_ => pool.Rent(4096)).Count(l => cores.Contains(l.HeldCore!)));
 
-        Assert.True(reused > 0, "no guard returned on one thread was ever lent on another");
+        Assert.True(reused > 0, "no core returned on one thread was ever lent on another");
     }
 
     [Theory]
@@ -143,6 +172,17 @@ public sealed class LeaseGuardsTests
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long DropALease(DirectBufferPool pool) => pool.Rent(4096).Id;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (DirectBuffer Kept, long DroppedId) DisposeOneThenDropTheNextOnItsCore(DirectBufferPool pool)
+    {
+        DirectBuffer kept = pool.Rent(4096);
+        LeaseCore core = kept.HeldCore!;
+        kept.Dispose();
+        DirectBuffer next = pool.Rent(4096);
+        Assert.Same(core, next.HeldCore);
+        return (kept, next.Id);
+    }
 
     private static void RunFinalizer(LeaseGuard guard)
     {

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+
+namespace OffHeapTracker;
+
+/// <summary>What a lease knows of its block while it is rented, and the lease's safety net: the part of a lease that is recycled even when the lease object itself is not.</summary>
+/// <remarks>
+/// <para>
+/// A <see cref="DirectBuffer"/> is a thin handle: its id, length, type and state, plus a reference to a core. With
+/// the monitor off, a lease object is reused, and it owns one core for life. With the monitor on, every rent makes
+/// a fresh lease object, so that stale use of an old one is always caught, and that object borrows a core from
+/// <see cref="LeaseCores"/> while it is rented and gives it back on return. So a monitored rent allocates only the
+/// handle (64 bytes) where it used to allocate the whole lease (144 bytes), and a monitored <c>/echo</c> server
+/// (about 14 rents per request) allocated twice what an unmonitored one did, mostly in lease objects.
+/// </para>
+/// <para>
+/// The core owns its <see cref="LeaseGuard"/> for life, and only the lease renting the core refers to the core,
+/// so the guard becomes unreachable exactly when that lease does. A returned fresh lease drops its reference to
+/// the core (<see cref="DirectBuffer.ReleaseCore"/>): a disposed lease kept somewhere must not keep the core, and
+/// with it the guard of the core's next renter, reachable, or that renter's drop would go unreported.
+/// </para>
+/// <para>
+/// The fields are written by the renting thread before the lease is published, and by the thread that won the
+/// lease's dispose (or the finalizer that found it dropped) after; one lease rents a core at a time.
+/// </para>
+/// </remarks>
+internal sealed unsafe class LeaseCore
+{
+    /// <summary>The pool the block came from; null while the core is idle.</summary>
+    public DirectBufferPool? Pool;
+
+    /// <summary>The block's first byte; null while the core is idle.</summary>
+    public byte* Pointer;
+
+    /// <summary>The pinned array behind the block, for a <see cref="BufferBacking.PinnedArray"/> pool; null otherwise.</summary>
+    public byte[]? Array;
+
+    /// <summary>Where the block starts in <see cref="Array"/>.</summary>
+    public int ArrayOffset;
+
+    /// <summary>The size the renter asked for.</summary>
+    public int AllocateSize;
+
+    /// <summary>The block's size class; -1 for an unpooled allocation.</summary>
+    public int SizeClass;
+
+    /// <summary>The block's index in its size class; -1 for an unpooled allocation.</summary>
+    public int Block;
+
+    /// <summary>What the tracker knows of the rent, when the monitor was on; reset for every fresh lease.</summary>
+    public LeaseTracking Tracking;
+
+    public LeaseCore()
+    {
+        Guard = new LeaseGuard();
+    }
+
+    /// <summary>Gets the safety net of whichever lease rents this core: finalized when that lease is dropped undisposed.</summary>
+    public LeaseGuard Guard { get; }
+
+    /// <summary>Gets a value indicating whether the core may be lent again: its guard's finalizer has not run.</summary>
+    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseGuard.RearmIfSpent"/>).</remarks>
+    public bool IsRecyclable => !Guard.IsSpent;
+
+    /// <summary>Readies an idle core for a fresh lease: guards it, and forgets what the tracker kept of the core's last rent.</summary>
+    /// <param name="lease">The fresh lease, which no one else can see yet.</param>
+    public void LendTo(DirectBuffer lease)
+    {
+        Debug.Assert(Pool is null, "an idle core belongs to no pool");
+        Tracking = default;
+        Guard.Attach(lease);
+    }
+
+    /// <summary>Forgets the block of a returned lease, so an idle core holds no pool or unpooled array alive.</summary>
+    public void Clear()
+    {
+        Pool = null;
+        Pointer = null;
+        Array = null;
+    }
+}
