@@ -4,8 +4,9 @@ namespace OffHeapTracker;
 
 /// <summary>What the tracker keeps on a lease rented while the monitor was on; only <see cref="BufferTracker"/> reads or writes it.</summary>
 /// <remarks>
-/// Lives inline in the lease (no allocation), and only on fresh leases: a reused lease is rented while the
-/// monitor is off and keeps this at its default. The lease itself never looks inside.
+/// Lives inline in the lease's <see cref="LeaseCore"/> (no allocation), and is set only for fresh leases: a reused
+/// lease is rented while the monitor is off and keeps this at its default; a core lent to a fresh lease starts from
+/// the default. The lease itself only moves the stacks out when it lets go of its core (for double-dispose reports).
 /// </remarks>
 internal struct LeaseTracking
 {

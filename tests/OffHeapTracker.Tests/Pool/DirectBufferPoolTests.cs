@@ -463,6 +463,34 @@ public sealed class DirectBufferPoolTests
     }
 
     [Fact]
+    public void RentAndDispose_WithTheMonitorOnWithoutStacks_AllocateOnlyTheFreshLeaseHandle() => FreshThread.Run(() =>
+    {
+        // A monitored rent makes a fresh lease object (so stale use is always caught), but only the thin handle:
+        // the block's description, the tracking and the safety net live on a recycled core. The whole lease was
+        // 144 bytes before the core was split off; the handle is 64 (8 fields and the object header).
+        const int Rents = 10_000;
+        const int HandleBytes = 64;
+        using var pool = Pools.Create(Pools.EnabledMonitor(configure: o => o.Stacks = StackPolicy.None));
+        for (int i = 0; i < 1000; i++)
+        {
+            pool.Rent(4096).Dispose();
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Rents; i++)
+        {
+            DirectBuffer lease = pool.Rent(4096);
+            lease.GetSpan()[0] = 1;
+            lease.Dispose();
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // The slack covers a table chunk or a context the run might allocate once, never a second object per rent.
+        Assert.InRange(allocated, (long)Rents * HandleBytes, ((long)Rents * HandleBytes) + 8192);
+    });
+
+    [Fact]
     public void ConcurrentRentAndDispose_LeavesNothingInUse_AndNoRecords()
     {
         ResidentBufferMonitor monitor = Pools.EnabledMonitor();
