@@ -102,7 +102,8 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     }
 
     // The members below describe the block: the pool and the tracker read them only while the lease holds its
-    // core (from Initialize until the return that releases a fresh lease's core).
+    // core, from Initialize until the return that releases a fresh lease's core. The leak path copies what it
+    // reports before a late Dispose may release the core (see DirectBufferPool.OnLeaseFinalized).
     internal DirectBufferPool? Pool => _core?.Pool;
 
     internal byte* Pointer => Core.Pointer;
@@ -149,17 +150,22 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     public override Span<byte> GetSpan()
     {
         LeaseCore core = RentedCore();
-        if (core.Array is { } array)
+        byte[]? array = core.Array;
+        int arrayOffset = core.ArrayOffset;
+        byte* pointer = core.Pointer;
+        EnsureStillRented();
+        if (array is not null)
         {
             // Over the array, not the pointer: the span then keeps the pinned array alive even if the lease is
             // dropped and collected while the span is still in use.
-            return new Span<byte>(array, core.ArrayOffset, _length);
+            return new Span<byte>(array, arrayOffset, _length);
         }
 
-        // Safe: while the lease is rented, [Pointer, Pointer + _length) is a block the pool handed to this lease
+        // Safe: while the lease is rented, [pointer, pointer + _length) is a block the pool handed to this lease
         // alone, inside a slab (or an unpooled allocation) that is not freed before the lease is returned, and not
-        // reissued if the lease is dropped (it is then kept out of circulation).
-        return new Span<byte>(core.Pointer, _length);
+        // reissued if the lease is dropped (it is then kept out of circulation). EnsureStillRented made sure the
+        // pointer was read while this lease was rented, not after a racing Dispose lent the core to another.
+        return new Span<byte>(pointer, _length);
     }
 
     /// <summary>Returns a handle to the buffer's memory that keeps this lease alive until the handle is disposed. Native memory never moves, so nothing is pinned.</summary>
@@ -168,7 +174,8 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="elementIndex"/> is outside the buffer.</exception>
     public override MemoryHandle Pin(int elementIndex = 0)
     {
-        LeaseCore core = RentedCore();
+        byte* pointer = RentedCore().Pointer;
+        EnsureStillRented();
         if (unchecked((uint)elementIndex > (uint)_length))
         {
             Guard.ThrowOutOfRange(elementIndex, 0, _length, nameof(elementIndex));
@@ -177,7 +184,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         // The handle roots this lease (its pinnable), and through it the core and its guard, as every
         // MemoryManager in the BCL does: while a handle is held, the guard's finalizer cannot run, so the block
         // cannot be reported or reclaimed under the pointer.
-        return new MemoryHandle(core.Pointer + elementIndex, default, this);
+        return new MemoryHandle(pointer + elementIndex, default, this);
     }
 
     /// <summary>Exposes the array behind the buffer when the pool is <see cref="BufferBacking.PinnedArray"/>-backed (what <see cref="MemoryMarshal.TryGetArray{T}(ReadOnlyMemory{T}, out ArraySegment{T})"/> calls).</summary>
@@ -187,13 +194,16 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     protected override bool TryGetArray(out ArraySegment<byte> segment)
     {
         LeaseCore core = RentedCore();
-        if (core.Array is not { } array)
+        byte[]? array = core.Array;
+        int arrayOffset = core.ArrayOffset;
+        EnsureStillRented();
+        if (array is null)
         {
             segment = default;
             return false;
         }
 
-        segment = new ArraySegment<byte>(array, core.ArrayOffset, _length);
+        segment = new ArraySegment<byte>(array, arrayOffset, _length);
         return true;
     }
 
@@ -297,9 +307,10 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <param name="pool">What the returned lease keeps of its pool (see <see cref="_returnedTo"/>).</param>
     /// <param name="thread">The returning thread.</param>
     /// <remarks>
-    /// Called once, by the one thread that returns the lease (the one that won its dispose, or the leak path, which
-    /// excludes it). A double dispose on another thread may read the core meanwhile: the stacks it reports are
-    /// moved here first and the core let go of last (see <see cref="GetReportStacks"/>).
+    /// Called once, by the one thread that returns the lease: the one that won its dispose, the finalizer on a pool
+    /// that reclaims leaks, or a late dispose after a leak (which the leak path reports from copies). A double
+    /// dispose on another thread may read the core meanwhile: the stacks it reports are moved here first and the
+    /// core let go of before its tracking is reset (see <see cref="GetReportStacks"/>).
     /// </remarks>
     internal void ReleaseCore(WeakReference<DirectBufferPool> pool, ThreadRoot thread)
     {
@@ -316,6 +327,10 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         // lent again, so this lease never refers to a core another lease rents: a disposed lease kept somewhere
         // would keep that lease's guard reachable, and its drop unreported.
         Volatile.Write(ref _core, null);
+
+        // Then forget the rent's context and stacks, so an idle core keeps none of them alive. A double dispose
+        // racing this may still read the core and see them gone: its report then says "not captured".
+        tracking = default;
         LeaseCores.Return(core, thread);
     }
 
@@ -363,7 +378,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
             _returnedTo = pool;
         }
 
-        _core!.Pool = null;
+        Volatile.Write(ref _core!.Pool, null);
         _core.Pointer = null;
     }
 
@@ -399,9 +414,10 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <summary>The pool a double dispose is counted in: the one whose block the lease holds, or the one it went back to.</summary>
     private DirectBufferPool? PoolForReport()
     {
-        if (Volatile.Read(ref _core) is { Pool: { } pool } core)
+        if (Volatile.Read(ref _core) is { } core && Volatile.Read(ref core.Pool) is { } pool)
         {
-            // As in GetReportStacks: a pool read from a core the lease still holds afterwards is this lease's.
+            // As in GetReportStacks: a pool read from a core the lease still holds afterwards is this lease's. A
+            // pool read as null was cleared after _returnedTo was set (both with release stores), so it is found there.
             Interlocked.MemoryBarrier();
             if (ReferenceEquals(Volatile.Read(ref _core), core))
             {
@@ -427,6 +443,19 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         }
 
         return core;
+    }
+
+    /// <summary>Re-checks the state after a core's fields were read, so they are this rent's: a fresh lease's core goes to another lease only after this lease's state left Rented, for good.</summary>
+    /// <remarks>Only a caller racing its own <see cref="Dispose()"/> can fail here; it then gets <see cref="ObjectDisposedException"/>, never another renter's block with this lease's length.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnsureStillRented()
+    {
+        // Keeps the field reads above before the state read below (free on x64, a load fence on Arm64).
+        Volatile.ReadBarrier();
+        if (Volatile.Read(ref _state) != StateRented)
+        {
+            ThrowDisposed();
+        }
     }
 
     private void ThrowIfReturned()

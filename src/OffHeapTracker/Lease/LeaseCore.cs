@@ -71,9 +71,10 @@ internal sealed unsafe class LeaseCore
     }
 
     /// <summary>Forgets the block of a returned lease, so an idle core holds no pool or unpooled array alive.</summary>
+    /// <remarks>The pool is cleared with a release store: a double dispose that reads it as null then finds what the lease kept of the pool instead (see <see cref="DirectBuffer.ReleaseCore"/>).</remarks>
     public void Clear()
     {
-        Pool = null;
+        Volatile.Write(ref Pool, null);
         Pointer = null;
         Array = null;
     }

@@ -85,6 +85,11 @@ internal sealed class LeaseGuard
     /// </remarks>
     public void RearmIfSpent()
     {
+        // A full fence between the renter publishing the lease (Initialize's store of Rented) and this read of
+        // _finalized, as the finalizer has one between its store of _finalized and its read of the lease: otherwise
+        // each may read the other's old value (x64 lets a load pass an earlier store), the finalizer find the lease
+        // not yet rented and return without re-registering, and this read find the guard not yet spent.
+        Interlocked.MemoryBarrier();
         if (IsSpent)
         {
             GC.ReRegisterForFinalize(this);

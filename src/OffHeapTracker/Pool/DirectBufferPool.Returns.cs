@@ -51,11 +51,14 @@ public sealed unsafe partial class DirectBufferPool
             Interlocked.Increment(ref _leakedOutstanding);
         }
 
-        // From here a late Dispose (an owner's hand-off) may return the block: the leak it undoes is recorded.
+        // Copied first: from here a late Dispose (an owner's hand-off) may return the block, and with it the lease's
+        // core, while the leak it undoes is still being reported.
+        LeaseTracking tracking = lease.Tracking;
+        int allocateSize = lease.AllocateSize;
         lease.PublishLeaked(reclaim);
         try
         {
-            _tracker.OnLeaked(lease, reclaim);
+            _tracker.OnLeaked(lease, in tracking, allocateSize, reclaim);
         }
         finally
         {

@@ -234,19 +234,20 @@ internal sealed partial class BufferTracker
 
     /// <summary>Counts, logs and reports a lease its finalizer found undisposed. Runs on the finalizer thread and never throws.</summary>
     /// <param name="lease">The lease.</param>
+    /// <param name="tracking">What the lease's core carried for the tracker, copied before a late <c>Dispose</c> could release the core.</param>
+    /// <param name="allocateSize">The size the renter asked for, copied with <paramref name="tracking"/>.</param>
     /// <param name="reclaimed">True if the pool took the block back; false if it keeps it out of circulation.</param>
-    public void OnLeaked(DirectBuffer lease, bool reclaimed)
+    public void OnLeaked(DirectBuffer lease, in LeaseTracking tracking, int allocateSize, bool reclaimed)
     {
         Interlocked.Increment(ref _leakedCount);
         try
         {
-            ref LeaseTracking tracking = ref lease.Tracking;
             TimeSpan? age = tracking.Timestamp != 0 ? _monitorClock.GetElapsedTime(tracking.Timestamp) : null;
             var leak = new BufferLeak
             {
                 Id = lease.Id,
                 PoolName = _poolName,
-                AllocateSize = lease.AllocateSize,
+                AllocateSize = allocateSize,
                 ActualSize = lease.Length,
                 BufferType = lease.BufferType,
                 Age = age,
