@@ -357,8 +357,12 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
                 allocation = trail.Allocation;
                 firstDispose = trail.FirstDispose;
                 break;
+            case CapturedStackTrace stack:
+                allocation = stack;
+                firstDispose = null;
+                break;
             default:
-                allocation = _trail as CapturedStackTrace;
+                allocation = null;
                 firstDispose = null;
                 break;
         }

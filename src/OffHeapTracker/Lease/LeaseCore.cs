@@ -46,7 +46,7 @@ internal sealed unsafe class LeaseCore
     /// <summary>The block's index in its size class; -1 for an unpooled allocation.</summary>
     public int Block;
 
-    /// <summary>What the tracker knows of the rent, when the monitor was on; reset for every fresh lease.</summary>
+    /// <summary>What the tracker knows of the rent, when the monitor was on; default while the core is idle (see <see cref="DirectBuffer.ReleaseCore"/>).</summary>
     public LeaseTracking Tracking;
 
     public LeaseCore()
@@ -61,12 +61,14 @@ internal sealed unsafe class LeaseCore
     /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseGuard.RearmIfSpent"/>).</remarks>
     public bool IsRecyclable => !Guard.IsSpent;
 
-    /// <summary>Readies an idle core for a fresh lease: guards it, and forgets what the tracker kept of the core's last rent.</summary>
-    /// <param name="lease">The fresh lease, which no one else can see yet.</param>
+    /// <summary>Readies an idle core for a lease: guards it.</summary>
+    /// <param name="lease">The lease, which no one else can see yet.</param>
     public void LendTo(DirectBuffer lease)
     {
+        // An idle core was cleared when its last lease let go of it (DirectBuffer.ReleaseCore), tracking included,
+        // so a monitored rent does not zero it again here.
         Debug.Assert(Pool is null, "an idle core belongs to no pool");
-        Tracking = default;
+        Debug.Assert(Tracking.AllocationStack is null && Tracking.Context is null && !Tracking.IsRecorded, "an idle core carries no tracking");
         Guard.Attach(lease);
     }
 
