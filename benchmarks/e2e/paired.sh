@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Paired end-to-end measurement of what the buffer monitor costs a Kestrel server, in server CPU per request.
 #
-#   benchmarks/e2e/paired.sh [--rounds N] [--seconds S] [--warmup S] [--modes LIST] [--baseline MODE] [--endpoints LIST] [--out DIR] [--note TEXT]
+#   benchmarks/e2e/paired.sh [--rounds N] [--seconds S] [--warmup S] [--modes LIST] [--baseline MODE] [--baseline-ref REF] [--endpoints LIST] [--out DIR] [--note TEXT]
 #
 #   --rounds N       rounds per comparison (default 8)
 #   --seconds S      length of each measurement (default 10)
@@ -10,6 +10,9 @@
 #                    "off" compares the monitor off with itself: the noise floor of this method)
 #   --baseline MODE  the mode of server A, which every mode is compared with (default off; e.g. none, to see what
 #                    stacks cost on top of the record path)
+#   --baseline-ref REF  build server A from this git commit instead of the working tree (in a temporary worktree),
+#                    so two versions of the code are compared side by side; with --modes none --baseline none, what a
+#                    change did to the record path (default: both servers from the working tree)
 #   --endpoints LIST plain, echo or both (default plain,echo)
 #   --out DIR        where report.md goes (default benchmarks/results/e2e-paired-<yyyy-mm-dd>)
 #   --note TEXT      a line put at the top of the report
@@ -39,6 +42,7 @@ MEASURE_SECONDS=10
 WARMUP_SECONDS=30
 MODES=off,budgeted,every,none
 BASELINE=off
+BASELINE_REF=""
 ENDPOINTS=plain,echo
 OUT=""
 NOTE=""
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
     --warmup) [ $# -ge 2 ] || usage; positive "$1" "$2"; WARMUP_SECONDS=$2; shift 2 ;;
     --modes) [ $# -ge 2 ] || usage; MODES=$2; shift 2 ;;
     --baseline) [ $# -ge 2 ] || usage; BASELINE=$2; shift 2 ;;
+    --baseline-ref) [ $# -ge 2 ] || usage; BASELINE_REF=$2; shift 2 ;;
     --endpoints) [ $# -ge 2 ] || usage; ENDPOINTS=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; OUT=$2; shift 2 ;;
     --note) [ $# -ge 2 ] || usage; NOTE=$2; shift 2 ;;
@@ -77,9 +82,16 @@ for endpoint in "${ENDPOINT_LIST[@]}"; do
   case $endpoint in plain | echo) ;; *) echo "paired.sh: --endpoints takes plain and echo, not '$endpoint'" >&2; exit 2 ;; esac
 done
 
+if [ -n "$BASELINE_REF" ]; then
+  BASELINE_COMMIT=$(git rev-parse --verify --quiet "$BASELINE_REF^{commit}") \
+    || { echo "paired.sh: --baseline-ref '$BASELINE_REF' names no commit of this repository" >&2; exit 2; }
+fi
+
 TODAY=$(date +%F)
 OUT=${OUT:-benchmarks/results/e2e-paired-$TODAY}
-BIN=benchmarks/OffHeapTracker.E2E.Kestrel/bin/Release/net10.0/OffHeapTracker.E2E.Kestrel
+APP=benchmarks/OffHeapTracker.E2E.Kestrel
+BIN=$APP/bin/Release/net10.0/OffHeapTracker.E2E.Kestrel
+BIN_A=$BIN
 ECHO_BYTES=16384
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -93,6 +105,7 @@ cleanup() {
   trap - EXIT INT TERM
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
+  [ ! -d "$WORK/baseline-tree" ] || git worktree remove --force "$WORK/baseline-tree" > /dev/null 2>&1 || true
   if [ "$rc" -eq 0 ]; then rm -rf "$WORK"; else echo "paired.sh: stopped (exit $rc); logs are in $WORK" >&2; fi
   exit "$rc"
 }
@@ -116,9 +129,18 @@ if ! command -v wrk > /dev/null; then
     || { tail -n 20 "$WORK/apt.log" >&2; fail "apt-get install wrk failed"; }
 fi
 
-say "building benchmarks/OffHeapTracker.E2E.Kestrel (Release)"
-dotnet build -c Release benchmarks/OffHeapTracker.E2E.Kestrel/OffHeapTracker.E2E.Kestrel.csproj > "$WORK/build.log" 2>&1 \
+say "building $APP (Release)"
+dotnet build -c Release "$APP/OffHeapTracker.E2E.Kestrel.csproj" > "$WORK/build.log" 2>&1 \
   || { tail -n 30 "$WORK/build.log" >&2; fail "build failed"; }
+
+if [ -n "$BASELINE_REF" ]; then
+  say "building server A from $BASELINE_REF (${BASELINE_COMMIT:0:7}) in a temporary worktree"
+  git worktree add --detach "$WORK/baseline-tree" "$BASELINE_COMMIT" > "$WORK/worktree.log" 2>&1 \
+    || { cat "$WORK/worktree.log" >&2; fail "git worktree add failed"; }
+  dotnet build -c Release "$WORK/baseline-tree/$APP/OffHeapTracker.E2E.Kestrel.csproj" > "$WORK/build-a.log" 2>&1 \
+    || { tail -n 30 "$WORK/build-a.log" >&2; fail "the build of $BASELINE_REF failed"; }
+  BIN_A=$WORK/baseline-tree/$BIN
+fi
 
 printf 'wrk.method = "POST"\nwrk.body = string.rep("a", %d)\nwrk.headers["Content-Type"] = "application/octet-stream"\n' "$ECHO_BYTES" > "$WORK/echo.lua"
 
@@ -127,14 +149,14 @@ printf 'wrk.method = "POST"\nwrk.body = string.rep("a", %d)\nwrk.headers["Conten
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 # Starts a server in a monitor mode; sets STARTED_PID and STARTED_ADDR (no subshell, so the cleanup knows the pid).
-start_server() { # mode log
+start_server() { # mode log binary
   local envargs=() var i
   for var in $(compgen -e); do
     if [[ $var == OFFHEAPTRACKER_* ]]; then envargs+=(-u "$var"); fi
   done
   if [ "$1" != off ]; then envargs+=(OFFHEAPTRACKER_MONITOR=1 "OFFHEAPTRACKER_MONITOR_STACKS=$1"); fi
   : > "$2"
-  env "${envargs[@]}" "$BIN" --listen 127.0.0.1:0 --pool direct > "$2" 2>&1 &
+  env "${envargs[@]}" "$3" --listen 127.0.0.1:0 --pool direct > "$2" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   for ((i = 0; i < 300; i++)); do
@@ -183,10 +205,10 @@ say "$total paired measurements of $MEASURE_SECONDS s (after a $WARMUP_SECONDS s
 for ((round = 1; round <= ROUNDS; round++)); do
   for endpoint in "${ENDPOINT_LIST[@]}"; do
     for mode in "${MODE_LIST[@]}"; do
-      start_server "$BASELINE" "$WORK/a.log"
+      start_server "$BASELINE" "$WORK/a.log" "$BIN_A"
       pa=$STARTED_PID
       addr_a=$STARTED_ADDR
-      start_server "$mode" "$WORK/b.log"
+      start_server "$mode" "$WORK/b.log" "$BIN"
       pb=$STARTED_PID
       addr_b=$STARTED_ADDR
       load_both "$WARMUP_SECONDS" "$endpoint" "$addr_a" "$addr_b"
@@ -218,17 +240,19 @@ DIRTY=""
 git diff --quiet HEAD -- src benchmarks/OffHeapTracker.E2E.Kestrel 2> /dev/null || DIRTY=" (with uncommitted changes to the code under test)"
 
 echo
-echo "== $MACHINE; tree $COMMIT$DIRTY"
+A_TREE="the same tree"
+[ -z "$BASELINE_REF" ] || A_TREE="commit ${BASELINE_COMMIT:0:7} ($BASELINE_REF)"
+echo "== $MACHINE; tree $COMMIT$DIRTY; server A from $A_TREE"
 echo "== server CPU per request, mode / baseline ($BASELINE), both loaded at once (median, min-max of $ROUNDS rounds)"
 mkdir -p "$OUT"
 {
   echo "# Paired end-to-end: server CPU per request in each mode vs the baseline ($BASELINE), $TODAY"
   echo
   [ -z "$NOTE" ] || { echo "> $NOTE"; echo; }
-  echo "Written by \`benchmarks/e2e/paired.sh --rounds $ROUNDS --seconds $MEASURE_SECONDS --warmup $WARMUP_SECONDS --modes $MODES --baseline $BASELINE --endpoints $ENDPOINTS\`."
+  echo "Written by \`benchmarks/e2e/paired.sh --rounds $ROUNDS --seconds $MEASURE_SECONDS --warmup $WARMUP_SECONDS --modes $MODES --baseline $BASELINE${BASELINE_REF:+ --baseline-ref $BASELINE_REF} --endpoints $ENDPOINTS\`."
   echo
   echo "- Machine: $MACHINE."
-  echo "- Tree: commit \`$COMMIT\`$DIRTY."
+  echo "- Tree: commit \`$COMMIT\`$DIRTY (server B); server A from $A_TREE."
   echo "- Method: per round and comparison, two fresh servers (benchmarks/OffHeapTracker.E2E.Kestrel, \`--pool direct\`),"
   echo "  A in the baseline mode ($BASELINE) and B in the mode named, each loaded by its own \`wrk -t 1 -c 16\` over the same"
   echo "  ${MEASURE_SECONDS} s after a ${WARMUP_SECONDS} s warm-up. CPU per request = the server's user + system time over the window"
