@@ -381,8 +381,9 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
     {
         token = 0;
 
-        // Id 0 marks a free slot; a pool never hands it out, so only a misbehaving caller is refused here.
-        if (Volatile.Read(ref _table) is not { } table || (allocation.BufferType == BufferType.Pool && !_recordPool) || allocation.Id == 0)
+        // The table keeps free slots' links in the id field, as 0 or negative numbers; a pool's ids start at 1, so
+        // only a misbehaving caller is refused here.
+        if (Volatile.Read(ref _table) is not { } table || (allocation.BufferType == BufferType.Pool && !_recordPool) || allocation.Id <= 0)
         {
             return false;
         }

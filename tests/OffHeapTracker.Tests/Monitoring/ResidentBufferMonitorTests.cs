@@ -31,6 +31,27 @@ public sealed partial class ResidentBufferMonitorTests
         Assert.Equal(0, monitor.Count);
     }
 
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(-1L)]
+    [InlineData(long.MinValue)]
+    public void AnAllocationWithoutAPositiveId_IsRefused_AndTakesNoSlot(long id)
+    {
+        // The table keeps a free slot's link where a record keeps its id, as 0 or a negative number; a record under
+        // such an id would be invisible to every report. Pools never hand them out; another caller is refused.
+        var resident = new ResidentBufferMonitor(new ResidentBufferMonitorOptions { TimeProvider = _time, MaxRecords = 1 });
+        resident.Enable();
+        IBufferMonitor monitor = resident;
+
+        Assert.False(monitor.OnAllocated(new BufferAllocation(id, 0x1000, 64, 64, BufferType.Normal, "p", IsPooled: true), out long token));
+        Assert.Equal(0, token);
+        Assert.False(monitor.OnAllocated(new BufferAllocation(id, 0x1000, 64, 64, BufferType.Normal, "p", IsPooled: true)));
+
+        // The one slot is still free for a real record.
+        Assert.True(monitor.OnAllocated(new BufferAllocation(7, 0x1000, 64, 64, BufferType.Normal, "p", IsPooled: true), out _));
+        Assert.Equal(7, Assert.Single(resident.GetResident(TimeSpan.Zero)).Id);
+    }
+
     [Fact]
     public void OnTheSystemClock_RecordsAreStampedCoarsely_NeverYoungerThanTheyAre_AndAtMostAPeriodOlder()
     {

@@ -50,6 +50,56 @@ public sealed class ResidentTableTests
     }
 
     [Fact]
+    public void AFreeSlotsLink_PassedAsAnId_CannotFreeTheSlotAgain()
+    {
+        // A free slot keeps its free-stack link in the id field, as 0 or a negative number (~(next index + 1)). A
+        // caller of IBufferMonitor.OnReturned(id, token) who passes such a number with the slot's old token must not
+        // "remove" it: that would push the slot onto a free stack twice and hand it to two writers.
+        var table = new ResidentTable(maxRecords: 2, cores: 1, coreForTests: null);
+        Assert.True(table.TryAdd(1, Record(size: 1), out long first));
+        Assert.True(table.TryAdd(2, Record(size: 2), out long second));
+        Assert.True(table.TryRemove(1, first));
+        Assert.True(table.TryRemove(2, second));
+
+        // Now the first slot is at the bottom of the stack (link 0, stored as -1) and the second above it (link 1, -2).
+        foreach (long forged in new long[] { 0, -1, -2, -3, long.MinValue })
+        {
+            Assert.False(table.TryRemove(forged, first), $"id {forged} freed the first slot again");
+            Assert.False(table.TryRemove(forged, second), $"id {forged} freed the second slot again");
+        }
+
+        Assert.True(table.TryAdd(3, Record(size: 3), out long third));
+        Assert.True(table.TryAdd(4, Record(size: 4), out long fourth));
+        Assert.NotEqual(third, fourth);
+        Assert.False(table.TryAdd(5, Record(size: 5), out _), "two slots in all: a third record means a slot was on the stack twice");
+        Assert.Equal([3L, 4L], table.Select(pair => pair.Key).Order());
+    }
+
+    [Fact]
+    public void AFreedSlotsLastRecord_IsNeverSeenByAWalk_AndItsSlotIsReused()
+    {
+        // A removal leaves the record's fields in the slot (only the id changes), so a walk must tell a freed slot
+        // by its id alone, whether the slot is at the bottom of a free stack or above another.
+        var table = new ResidentTable(maxRecords: 3, cores: 1, coreForTests: null);
+        Assert.True(table.TryAdd(1, Record(size: 10), out long first));
+        Assert.True(table.TryAdd(2, Record(size: 20), out long second));
+        Assert.True(table.TryAdd(3, Record(size: 30), out _));
+        Assert.True(table.TryRemove(1, first));
+        Assert.True(table.TryRemove(2, second));
+
+        KeyValuePair<long, ResidentRecord> left = Assert.Single(table);
+        Assert.Equal((3L, 30), (left.Key, left.Value.AllocateSize));
+        Assert.Equal(1, table.Count);
+
+        // Last in, first out: the second slot comes back first, then the first, and the record is the new one.
+        Assert.True(table.TryAdd(4, Record(size: 40), out long reused));
+        Assert.Equal(second, reused);
+        Assert.True(table.TryAdd(5, Record(size: 50), out long reusedToo));
+        Assert.Equal(first, reusedToo);
+        Assert.Equal([(3L, 30), (4L, 40), (5L, 50)], table.Select(pair => (pair.Key, pair.Value.AllocateSize)).Order());
+    }
+
+    [Fact]
     public void AFullTable_RefusesRecords_UntilOneIsRemoved()
     {
         var table = new ResidentTable(maxRecords: 600);
