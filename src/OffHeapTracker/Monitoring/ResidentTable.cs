@@ -1,9 +1,7 @@
 using System.Collections;
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace OffHeapTracker.Monitoring;
 
@@ -11,24 +9,34 @@ namespace OffHeapTracker.Monitoring;
 /// <remarks>
 /// <para>
 /// Records live in chunks of preallocated slots, grown on demand up to the monitor's
-/// <see cref="ResidentBufferMonitorOptions.MaxRecords"/>; a free slot is taken from a lock-free stack (one
-/// compare-and-swap) and given back the same way, and <see cref="TryAdd"/> hands the caller a token that names
-/// the slot and this generation, so <see cref="TryRemove(long, long)"/> finds the record without a lookup. So a
-/// record costs no allocation, no lock and no hash, where a <c>ConcurrentDictionary</c> node cost an allocation
-/// per rent, a striped lock and two hash lookups (measured: about a fifth of the monitor's per-rent cost).
+/// <see cref="ResidentBufferMonitorOptions.MaxRecords"/>, and <see cref="TryAdd"/> hands the caller a token that
+/// names the slot and this generation, so <see cref="TryRemove(long, long)"/> finds the record without a lookup.
+/// So a record costs no allocation, no lock and no hash, where a <c>ConcurrentDictionary</c> node cost an
+/// allocation per rent, a striped lock and two hash lookups (measured: about a fifth of the monitor's per-rent cost).
 /// </para>
 /// <para>
-/// There is one free stack per stripe, each on a cache line of its own, and a thread pushes and pops on the stripe
-/// of the core it runs on: with a single stack, every rent and every return on every core took the same line, and
-/// a profile of Kestrel under load showed the cores passing it back and forth (the misses sat on the stack's top
-/// and on the popped slot's link, which the other core had just written). A pop that finds its own stripe empty
-/// takes from the others before the table grows, so the table never holds more slots than one stack would.
+/// Free slots are kept per thread: each thread that records or removes has a small cache of free slot numbers
+/// (<see cref="SlotCache"/>), takes from it and gives back to it with no interlocked operation, and trades half of
+/// it with a shared depot under a lock only when it runs empty or full, once per dozens of rents. A removal is then
+/// a single compare-and-swap on the slot's id. Before, free slots sat on lock-free stacks, one per core, and every
+/// rent and every return paid a compare-and-swap on a stack's top besides: with the record path measured at about
+/// 4 % of a Kestrel <c>/echo</c> request, the profile put most of it on those exchanges. A thread reuses the slot it
+/// freed last, whose cache line it wrote last.
+/// </para>
+/// <para>
+/// Caching has a price at the limit, which this table pays instead of refusing records that have room: once the
+/// table has grown to <c>maxRecords</c> slots, removals give their slots straight to the depot, where every thread
+/// finds them, and a thread that finds its cache and the depot empty takes back the caches of threads that have
+/// exited. What stays out of reach there is at most one cache per live thread (<see cref="CacheSize"/> slots, 64
+/// at most, and none for tables under 4,096 records), filled before the table was full and used again by that
+/// thread first.
 /// </para>
 /// <para>
 /// A slot's <see cref="Slot.Id"/> is its publication flag: a record is written first and published by storing
-/// its (process-unique, positive) lease id last; removal stores 0 before the slot can be reused. Ids never repeat,
-/// so a reader that reads the same id before and after copying a record has a consistent copy (see
-/// <see cref="GetEnumerator"/>); no reader ever blocks a writer.
+/// its (process-unique, positive) lease id last; removal stores 0 before the slot can be reused, and leaves the
+/// record's fields in place until the next record overwrites them. Ids never repeat, so a reader that reads the same
+/// id before and after copying a record has a consistent copy (see <see cref="GetEnumerator"/>); no reader ever
+/// blocks a writer.
 /// </para>
 /// <para>
 /// The monitor swaps in a fresh table on every <c>Enable</c> and drops it on <c>Disable</c> instead of clearing one
@@ -43,8 +51,11 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
 
     private const int ChunkSize = 1 << ChunkShift;
 
-    /// <summary>The most free stacks: beyond this many cores, cores share stripes.</summary>
-    private const int MaxStripes = 64;
+    /// <summary>The largest per-thread cache of free slots.</summary>
+    private const int MaxCacheSize = 64;
+
+    /// <summary>How often, at most, a thread that finds no free slot looks for the caches of exited threads: a walk of every cache under the depot's lock, a microsecond or so, which a table at its limit would otherwise pay on every refused rent.</summary>
+    internal const long ReclaimIntervalMilliseconds = 10;
 
     private static int s_lastGeneration;
 
@@ -55,14 +66,21 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
     // Grown (copied, never shrunk) under _growLock; a chunk, once set, never changes.
     private Slot[]?[] _chunks;
 
-    // The free-slot stacks, one per stripe (a power of two, at most one per core); see FreeStack.
-    private readonly FreeStack[] _free;
-    private readonly int _stripeMask;
+    // Each thread's cache of free slots; null when the table is too small to cache (CacheSize 0).
+    private readonly ThreadLocal<SlotCache>? _caches;
 
-    // Tests only: names the "core" a call runs on, so a test can push on one stripe and pop on another.
-    private readonly Func<int>? _coreForTests;
+    // The shared free slots, a stack of _depotCount slot numbers, and every cache ever made (for the exited threads'
+    // slots); all three under _depotLock. _depotCount is also read without it, as a hint.
+    private readonly Lock _depotLock = new();
+    private readonly List<SlotCache> _allCaches = [];
+    private int[] _depot = [];
+    private int _depotCount;
 
-    // Slots ever handed out, from 0 up to _maxRecords; a slot below it is either recorded or on one of the free stacks.
+    // When a thread that found no free slot may next look for exited threads' caches (Environment.TickCount64).
+    private long _nextReclaim;
+
+    // Slots ever handed out, from 0 up to _maxRecords; a slot below it holds a record, is in a cache or the depot, or
+    // is owned for a moment by the one thread adding or removing its record.
     private int _used;
 
     // The tokens of records added by a caller that keeps none (TryAddWithoutToken), by id; null until one does.
@@ -70,27 +88,28 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
 
     /// <param name="maxRecords">The most records held at once.</param>
     public ResidentTable(int maxRecords)
-        : this(maxRecords, Environment.ProcessorCount, coreForTests: null)
+        : this(maxRecords, DefaultCacheSize(maxRecords))
     {
     }
 
     /// <param name="maxRecords">The most records held at once.</param>
-    /// <param name="cores">How many cores to spread the free stacks over (rounded up to a power of two, at most <see cref="MaxStripes"/>).</param>
-    /// <param name="coreForTests">Tests only: the core a call is taken to run on; null for the real one.</param>
-    internal ResidentTable(int maxRecords, int cores, Func<int>? coreForTests)
+    /// <param name="cacheSize">The most free slots a thread keeps for itself; 0 for none (every slot through the depot).</param>
+    internal ResidentTable(int maxRecords, int cacheSize)
     {
         Debug.Assert(maxRecords > 0, "the options validate MaxRecords");
+        Debug.Assert(cacheSize is 0 or >= 2, "a cache trades half of itself with the depot");
         _maxRecords = maxRecords;
         _generation = Interlocked.Increment(ref s_lastGeneration);
         _chunks = new Slot[]?[Math.Min(16, ChunkCount(maxRecords))];
-        int stripes = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(cores, 1, MaxStripes));
-        _free = new FreeStack[stripes];
-        _stripeMask = stripes - 1;
-        _coreForTests = coreForTests;
+        CacheSize = cacheSize;
+        _caches = cacheSize == 0 ? null : new ThreadLocal<SlotCache>(NewCache);
     }
 
-    /// <summary>Gets the number of free stacks (tests).</summary>
-    internal int StripeCount => _free.Length;
+    /// <summary>Gets the most free slots one thread keeps for itself.</summary>
+    internal int CacheSize { get; }
+
+    /// <summary>Gets the number of slots ever handed out (tests): the table's size, which reuse keeps down.</summary>
+    internal int SlotsInUse => Volatile.Read(ref _used);
 
     /// <summary>Gets the number of records held now, counted by a walk of the slots (O(slots used)); for reports, not hot paths.</summary>
     public int Count
@@ -107,9 +126,9 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
         }
     }
 
-    /// <summary>Gets a value indicating whether every slot is taken: a new record would be refused.</summary>
-    /// <remarks>Asked before every monitored rent, so it reads <c>_used</c> first: that field stops changing once the table has grown to fit the load, so the read hits the cache, and the free stacks, which every rent and return writes, are read only when the table is at its limit.</remarks>
-    public bool IsFull => Volatile.Read(ref _used) >= _maxRecords && AllStacksEmpty();
+    /// <summary>Gets a value indicating whether a new record would be refused: every slot is taken, or out of this thread's reach (see the remarks on the type).</summary>
+    /// <remarks>Asked before every monitored rent that may capture a stack, so it reads <c>_used</c> first: that field stops changing once the table has grown to fit the load, so the read hits the cache, and the free slots are looked at only when the table is at its limit.</remarks>
+    public bool IsFull => Volatile.Read(ref _used) >= _maxRecords && !HasFreeSlotInReach();
 
     /// <summary>Gets the records, for a walk that tolerates concurrent adds and removes (each record is seen whole or not at all).</summary>
     public ResidentTable Records => this;
@@ -126,17 +145,17 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
         if (index < 0)
         {
             index = TakeNewSlot();
-            if (index < 0)
+            if (index < 0 && (!TryReclaimExitedCaches() || (index = PopFree()) < 0))
             {
                 token = 0;
                 return false;
             }
         }
 
-        // Safe without a lock: the slot was taken off the free stack (or handed out new) by this thread alone,
-        // and readers ignore it until the id below is published.
+        // Safe without a lock: the slot was taken from a cache or the depot (or handed out new) by this thread
+        // alone, and readers ignore it until the id below is published.
         ref Slot slot = ref SlotAt(index);
-        Debug.Assert(Volatile.Read(ref slot.Id) <= 0, "a free slot holds no record");
+        Debug.Assert(Volatile.Read(ref slot.Id) == 0, "a free slot holds no record");
         slot.Record = record;
 
         // Release: a reader that sees the id sees the record written above.
@@ -153,8 +172,8 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
         if (unchecked((int)(token >> 32)) != _generation || index < 0 || index >= Volatile.Read(ref _used) || id <= 0)
         {
             // A token from a dropped table (the monitor was switched off and on meanwhile), or not one of ours; or an
-            // id no record has: a free slot's id field holds its free-stack link (0 or negative), and "removing" that
-            // would push the slot onto a free stack twice.
+            // id no record has: a free slot's id is 0, and "removing" that would free the slot twice and hand it to
+            // two writers.
             return false;
         }
 
@@ -169,7 +188,8 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
 
         // The record itself is left in place: clearing it would write the slot's other cache line, which the renting
         // core wrote last, on every return (the return is often on the other core). Its context string and stack
-        // stay reachable until the slot's next record overwrites them; readers skip it from now on.
+        // stay reachable until the slot's next record overwrites them; readers skip it from now on. The slot is
+        // this thread's alone from the exchange above until it is handed on here.
         PushFree(index);
         return true;
     }
@@ -203,14 +223,12 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    /// <summary>What a free slot's <see cref="Slot.Id"/> holds: the next free slot's index + 1 (0 at the bottom), as a negative number, so readers see no record.</summary>
-    private static long FreeLink(int next) => ~(long)next;
-
-    /// <summary>The link <see cref="FreeLink"/> stored; garbage for anything else, which the caller's tag check discards.</summary>
-    private static int LinkOf(long id) => unchecked((int)~id);
-
-    /// <summary>The high half of a new free-stack top: the old tag plus one, wrapping.</summary>
-    private static long NextTag(long top) => unchecked(((top >> 32) + 1) << 32);
+    /// <summary>The cache size a table of <paramref name="maxRecords"/> gets: one 1,024th of the table, at most 64; none under 4 slots (4,096 records).</summary>
+    private static int DefaultCacheSize(int maxRecords)
+    {
+        int size = Math.Min(MaxCacheSize, maxRecords / 1024) & ~1;
+        return size < 4 ? 0 : size;
+    }
 
     private static int ChunkCount(int maxRecords) => (int)(((long)maxRecords + ChunkSize - 1) >> ChunkShift);
 
@@ -233,80 +251,154 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
         return chunk < chunks.Length ? Volatile.Read(ref chunks[chunk]) : null;
     }
 
-    /// <summary>Takes a free slot: from this core's stripe, else from another stripe; -1 when every stack is empty.</summary>
+    /// <summary>Takes a free slot: from this thread's cache, else from the depot; -1 when both are empty.</summary>
     private int PopFree()
     {
-        int home = HomeStripe();
-        int index = PopFrom(ref _free[home].Top);
-        for (int k = 1; index < 0 && k <= _stripeMask; k++)
+        if (_caches is null)
         {
-            index = PopFrom(ref _free[(home + k) & _stripeMask].Top);
+            return PopFromDepot();
         }
 
-        return index;
-    }
-
-    private int PopFrom(ref long freeTop)
-    {
-        long top = Volatile.Read(ref freeTop);
-        while (unchecked((int)top) != 0)
+        // Only this thread touches its cache (except an exited thread's, see TryReclaimExitedCaches).
+        SlotCache cache = _caches.Value!;
+        if (cache.Count > 0)
         {
-            int index = unchecked((int)top) - 1;
-
-            // May read a link another thread is rewriting, or a lease id (the slot was popped meanwhile, and maybe
-            // recorded or pushed again, onto this stack or another): this stack's tag then differs and the exchange
-            // fails, so a torn link is never installed. A slot is on at most one stack at a time: only its popper
-            // may push it.
-            int next = LinkOf(Volatile.Read(ref SlotAt(index).Id));
-            long replacement = NextTag(top) | (uint)next;
-            long seen = Interlocked.CompareExchange(ref freeTop, replacement, top);
-            if (seen == top)
-            {
-                return index;
-            }
-
-            top = seen;
+            return cache.Slots[--cache.Count];
         }
 
-        return -1;
+        return RefillAndPop(cache);
     }
 
-    /// <summary>Gives a slot back onto this core's stripe. The caller has just emptied it and owns it alone.</summary>
+    /// <summary>Gives back a slot this thread has just emptied and owns alone.</summary>
     private void PushFree(int index)
     {
-        ref Slot slot = ref SlotAt(index);
-        ref long freeTop = ref _free[HomeStripe()].Top;
-        long top = Volatile.Read(ref freeTop);
-        while (true)
+        // At the limit, every free slot goes where every thread can find it (see the remarks on the type).
+        if (_caches is null || Volatile.Read(ref _used) >= _maxRecords)
         {
-            // A plain store: the exchange below publishes it (a full fence).
-            slot.Id = FreeLink(unchecked((int)top));
-            long replacement = NextTag(top) | (uint)(index + 1);
-            long seen = Interlocked.CompareExchange(ref freeTop, replacement, top);
-            if (seen == top)
-            {
-                return;
-            }
+            PushToDepot(index);
+            return;
+        }
 
-            top = seen;
+        SlotCache cache = _caches.Value!;
+        if (cache.Count == cache.Slots.Length)
+        {
+            SpillHalf(cache);
+        }
+
+        cache.Slots[cache.Count++] = index;
+    }
+
+    private int PopFromDepot()
+    {
+        lock (_depotLock)
+        {
+            return _depotCount > 0 ? _depot[--_depotCount] : -1;
         }
     }
 
-    // The stripe of the core this thread runs on now (a hint: the thread may move, which costs a shared line, never
-    // correctness). Thread.GetCurrentProcessorId is cached per thread, so this is a few instructions.
-    private int HomeStripe() => (_coreForTests is null ? Thread.GetCurrentProcessorId() : _coreForTests()) & _stripeMask;
-
-    private bool AllStacksEmpty()
+    private void PushToDepot(int index)
     {
-        foreach (ref FreeStack stack in _free.AsSpan())
+        lock (_depotLock)
         {
-            if (unchecked((int)Volatile.Read(ref stack.Top)) != 0)
+            EnsureDepotRoom(1);
+            _depot[_depotCount] = index;
+            Volatile.Write(ref _depotCount, _depotCount + 1);
+        }
+    }
+
+    /// <summary>Moves up to half a cache's worth of slots from the depot into an empty cache and takes one; -1 when the depot is empty.</summary>
+    private int RefillAndPop(SlotCache cache)
+    {
+        Debug.Assert(cache.Count == 0, "refilled only when empty");
+        lock (_depotLock)
+        {
+            int take = Math.Min(_depotCount, cache.Slots.Length / 2);
+            if (take == 0)
             {
-                return false;
+                return -1;
             }
+
+            int from = _depotCount - take;
+            _depot.AsSpan(from, take).CopyTo(cache.Slots);
+            Volatile.Write(ref _depotCount, from);
+            cache.Count = take - 1;
+            return cache.Slots[take - 1];
+        }
+    }
+
+    /// <summary>Moves the older half of a full cache into the depot, keeping the slots freed last (their lines are the warmest).</summary>
+    private void SpillHalf(SlotCache cache)
+    {
+        int half = cache.Slots.Length / 2;
+        lock (_depotLock)
+        {
+            EnsureDepotRoom(half);
+            cache.Slots.AsSpan(0, half).CopyTo(_depot.AsSpan(_depotCount));
+            Volatile.Write(ref _depotCount, _depotCount + half);
         }
 
-        return true;
+        cache.Slots.AsSpan(half, cache.Count - half).CopyTo(cache.Slots);
+        cache.Count -= half;
+    }
+
+    /// <summary>Grows the depot to hold <paramref name="more"/> more slots; under <c>_depotLock</c>. Never past <c>maxRecords</c>: no slot is in the depot twice.</summary>
+    private void EnsureDepotRoom(int more)
+    {
+        int needed = _depotCount + more;
+        if (needed > _depot.Length)
+        {
+            Debug.Assert(needed <= _maxRecords, "the depot holds each slot at most once");
+            Array.Resize(ref _depot, (int)Math.Min(_maxRecords, Math.Max(needed, Math.Max(64L, _depot.Length * 2L))));
+        }
+    }
+
+    /// <summary>Whether this thread can still find a free slot: in its cache, in the depot, or in the cache of an exited thread.</summary>
+    private bool HasFreeSlotInReach() =>
+        (_caches is { } caches && caches.Value!.Count > 0) || Volatile.Read(ref _depotCount) > 0 || TryReclaimExitedCaches();
+
+    /// <summary>Moves the slots of exited threads' caches into the depot; at most once per <see cref="ReclaimIntervalMilliseconds"/>, since it walks every cache. True if the depot now has a slot.</summary>
+    private bool TryReclaimExitedCaches()
+    {
+        long now = Environment.TickCount64;
+        if (_caches is null || now < Volatile.Read(ref _nextReclaim))
+        {
+            return Volatile.Read(ref _depotCount) > 0;
+        }
+
+        lock (_depotLock)
+        {
+            _nextReclaim = now + ReclaimIntervalMilliseconds;
+            for (int i = _allCaches.Count - 1; i >= 0; i--)
+            {
+                SlotCache cache = _allCaches[i];
+                if (cache.Owner.IsAlive)
+                {
+                    continue;
+                }
+
+                // Safe: the owner has exited, so no one else will ever touch this cache again (its ThreadLocal value
+                // went with the thread). The fence orders the reads below after the exit seen above.
+                Interlocked.MemoryBarrier();
+                EnsureDepotRoom(cache.Count);
+                cache.Slots.AsSpan(0, cache.Count).CopyTo(_depot.AsSpan(_depotCount));
+                Volatile.Write(ref _depotCount, _depotCount + cache.Count);
+                cache.Count = 0;
+                _allCaches.RemoveAt(i);
+            }
+
+            return _depotCount > 0;
+        }
+    }
+
+    private SlotCache NewCache()
+    {
+        var cache = new SlotCache(CacheSize, Thread.CurrentThread);
+        lock (_depotLock)
+        {
+            _allCaches.Add(cache);
+        }
+
+        return cache;
     }
 
     /// <summary>Hands out a never-used slot, growing the chunks as needed; -1 when <c>maxRecords</c> are in use.</summary>
@@ -402,27 +494,15 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
         }
     }
 
-    /// <summary>One free-slot stack, alone on its cache line (the line before <see cref="Top"/> is padding, and so is the rest of its own).</summary>
-    /// <remarks>
-    /// <see cref="Top"/>'s low 32 bits are the top slot's index + 1 (0 when empty), the high 32 bits a tag bumped by
-    /// every push and pop, so a compare-and-swap never succeeds on a top that was popped and pushed back in between
-    /// (the ABA problem).
-    /// </remarks>
-    [StructLayout(LayoutKind.Explicit, Size = 128)]
-    private struct FreeStack
+    /// <summary>One thread's free slots: a stack of <see cref="Count"/> slot numbers, touched only by <see cref="Owner"/> (and, once it has exited, by the depot's reclaim).</summary>
+    private sealed class SlotCache(int size, Thread owner)
     {
-        [FieldOffset(64)]
-        public long Top;
+        public readonly int[] Slots = new int[size];
+        public readonly Thread Owner = owner;
+        public int Count;
     }
 
-    /// <summary>One record's place: the lease id, or while the slot is free the free-stack link; and the record.</summary>
-    /// <remarks>
-    /// <see cref="Id"/> is positive while the slot holds a record (the lease id), 0 while one thread owns it
-    /// (handed out new, being written, or being freed), and negative while it sits on a free stack: then it is
-    /// <see cref="FreeLink"/> of the index + 1 of the next free slot below it (0 at the bottom). The link shares the
-    /// id's field, rather than one of its own after the record, so a return writes only the id's cache line (see
-    /// <see cref="TryRemove(long, long)"/>): 72 bytes where the slot took 80.
-    /// </remarks>
+    /// <summary>One record's place: the lease id (positive while the slot holds a record, 0 while it is free) and the record.</summary>
     private struct Slot
     {
         public long Id;

@@ -50,18 +50,17 @@ public sealed class ResidentTableTests
     }
 
     [Fact]
-    public void AFreeSlotsLink_PassedAsAnId_CannotFreeTheSlotAgain()
+    public void AnIdNoRecordHas_PassedWithAFreeSlotsToken_CannotFreeTheSlotAgain()
     {
-        // A free slot keeps its free-stack link in the id field, as 0 or a negative number (~(next index + 1)). A
-        // caller of IBufferMonitor.OnReturned(id, token) who passes such a number with the slot's old token must not
-        // "remove" it: that would push the slot onto a free stack twice and hand it to two writers.
-        var table = new ResidentTable(maxRecords: 2, cores: 1, coreForTests: null);
+        // A free slot's id is 0. A caller of IBufferMonitor.OnReturned(id, token) who passes 0 (or any id no
+        // record can have) with the slot's old token must not "remove" it: that would free the slot twice and hand
+        // it to two writers.
+        var table = new ResidentTable(maxRecords: 2, cacheSize: 0);
         Assert.True(table.TryAdd(1, Record(size: 1), out long first));
         Assert.True(table.TryAdd(2, Record(size: 2), out long second));
         Assert.True(table.TryRemove(1, first));
         Assert.True(table.TryRemove(2, second));
 
-        // Now the first slot is at the bottom of the stack (link 0, stored as -1) and the second above it (link 1, -2).
         foreach (long forged in new long[] { 0, -1, -2, -3, long.MinValue })
         {
             Assert.False(table.TryRemove(forged, first), $"id {forged} freed the first slot again");
@@ -71,7 +70,7 @@ public sealed class ResidentTableTests
         Assert.True(table.TryAdd(3, Record(size: 3), out long third));
         Assert.True(table.TryAdd(4, Record(size: 4), out long fourth));
         Assert.NotEqual(third, fourth);
-        Assert.False(table.TryAdd(5, Record(size: 5), out _), "two slots in all: a third record means a slot was on the stack twice");
+        Assert.False(table.TryAdd(5, Record(size: 5), out _), "two slots in all: a third record means a slot was freed twice");
         Assert.Equal([3L, 4L], table.Select(pair => pair.Key).Order());
     }
 
@@ -79,8 +78,8 @@ public sealed class ResidentTableTests
     public void AFreedSlotsLastRecord_IsNeverSeenByAWalk_AndItsSlotIsReused()
     {
         // A removal leaves the record's fields in the slot (only the id changes), so a walk must tell a freed slot
-        // by its id alone, whether the slot is at the bottom of a free stack or above another.
-        var table = new ResidentTable(maxRecords: 3, cores: 1, coreForTests: null);
+        // by its id alone.
+        var table = new ResidentTable(maxRecords: 3, cacheSize: 0);
         Assert.True(table.TryAdd(1, Record(size: 10), out long first));
         Assert.True(table.TryAdd(2, Record(size: 20), out long second));
         Assert.True(table.TryAdd(3, Record(size: 30), out _));
@@ -121,51 +120,126 @@ public sealed class ResidentTableTests
     }
 
     [Fact]
-    public void SlotsFreedOnOtherCores_AreReused_BeforeTheTableGrows_AndCountAsFree()
+    public void ALargeTable_CachesFreeSlotsPerThread_ASmallOneDoesNot()
     {
-        // Four stripes, and a "core" the test chooses: records are added on core 0 and removed on cores 1-3, so
-        // every freed slot lands on a stripe the adding core does not own.
-        int core = 0;
-        var table = new ResidentTable(maxRecords: 8, cores: 4, coreForTests: () => core);
-        Assert.Equal(4, table.StripeCount);
-        var tokens = new long[8];
-        for (int i = 0; i < 8; i++)
+        Assert.Equal(0, new ResidentTable(maxRecords: 4095).CacheSize);
+        Assert.Equal(4, new ResidentTable(maxRecords: 4096).CacheSize);
+        Assert.Equal(64, new ResidentTable(maxRecords: 1_000_000).CacheSize);
+        Assert.Equal(64, new ResidentTable(maxRecords: int.MaxValue).CacheSize);
+    }
+
+    [Fact]
+    public void SlotsFreedOnAnotherThread_AreReused_BeforeTheTableGrows()
+    {
+        // Records are added here and removed on a thread that stays alive (as a socket's sending thread would):
+        // its cache fills, spills half into the depot, and the adding thread takes them from there.
+        var table = new ResidentTable(maxRecords: 100_000, cacheSize: 8);
+        var tokens = new long[1000];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            Assert.True(table.TryAdd(i + 1, Record(size: i), out tokens[i]));
+        }
+
+        Assert.Equal(1000, table.SlotsInUse);
+        using LiveThread remover = RunOnLiveThread(() =>
+        {
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                Assert.True(table.TryRemove(i + 1, tokens[i]));
+            }
+        });
+
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            Assert.True(table.TryAdd(10_000 + i, Record(size: i), out _));
+        }
+
+        // At most the remover's cache (8 slots) is out of the adding thread's reach, so the table grew by at most that.
+        Assert.InRange(table.SlotsInUse, 1000, 1008);
+        Assert.Equal(1000, table.Count);
+    }
+
+    [Fact]
+    public void AtTheLimit_SlotsFreedOnALiveThread_AreFoundByEveryThread()
+    {
+        // Once the table has grown to its limit, a removal must not keep the slot in its own thread's cache: the
+        // adding thread would be refused while the table has room.
+        var table = new ResidentTable(maxRecords: 64, cacheSize: 8);
+        var tokens = new long[64];
+        for (int i = 0; i < 64; i++)
         {
             Assert.True(table.TryAdd(i + 1, Record(size: i), out tokens[i]));
         }
 
         Assert.True(table.IsFull);
-        for (int i = 0; i < 8; i++)
+        using LiveThread remover = RunOnLiveThread(() =>
         {
-            core = 1 + (i % 3);
-            Assert.True(table.TryRemove(i + 1, tokens[i]));
-            Assert.False(table.IsFull, "a slot on any stripe is free");
-        }
+            for (int i = 0; i < 64; i++)
+            {
+                Assert.True(table.TryRemove(i + 1, tokens[i]));
+            }
+        });
 
-        // At the limit, so a new record must come off the other cores' stripes: all eight do, and a ninth is refused.
-        core = 0;
+        Assert.False(table.IsFull, "every slot is free, and on no other thread's cache");
         var reused = new HashSet<long>();
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 64; i++)
         {
-            Assert.True(table.TryAdd(100 + i, Record(size: i), out long token), $"record {i} found no free slot on another stripe");
+            Assert.True(table.TryAdd(100 + i, Record(size: i), out long token), $"record {i} found no free slot");
             Assert.True(reused.Add(token), "two records were given one slot");
         }
 
         Assert.True(table.IsFull);
         Assert.False(table.TryAdd(200, Record(size: 1), out _));
         Assert.Equal(tokens.ToHashSet(), reused);
-        Assert.Equal(8, table.Count);
     }
 
     [Fact]
-    public void ConcurrentAddsAndRemoves_OverStripesTheThreadsShare_NeverLoseOrShareASlot()
+    public void TheSlotsCachedByAnExitedThread_AreTakenBack_WhenTheTableIsAtItsLimit()
     {
-        // Every call picks a pseudo-random stripe, so pops and pushes of different threads meet on every stack.
-        var table = new ResidentTable(maxRecords: 64, cores: 4, coreForTests: static () => Random.Shared.Next(4));
+        // A thread records and removes 8 buffers before the table is full, so their slots stay in its cache, and
+        // exits. The table then fills up; it must take those 8 back rather than refuse records with room for them.
+        var table = new ResidentTable(maxRecords: 16, cacheSize: 8);
+        var worker = new Thread(() =>
+        {
+            var tokens = new long[8];
+            for (int i = 0; i < 8; i++)
+            {
+                Assert.True(table.TryAdd(i + 1, Record(size: i), out tokens[i]));
+            }
+
+            for (int i = 0; i < 8; i++)
+            {
+                Assert.True(table.TryRemove(i + 1, tokens[i]));
+            }
+        });
+        worker.Start();
+        worker.Join();
+
+        Assert.Equal(8, table.SlotsInUse);
+        for (int i = 0; i < 16; i++)
+        {
+            Assert.True(table.TryAdd(100 + i, Record(size: i), out _), $"record {i} was refused with room left");
+        }
+
+        Assert.Equal(16, table.SlotsInUse);
+        Assert.Equal(16, table.Count);
+        Assert.True(table.IsFull);
+        Assert.False(table.TryAdd(200, Record(size: 1), out _));
+    }
+
+    [Fact]
+    public void ConcurrentAddsAndRemoves_ThroughCachesAndTheDepot_NeverLoseOrShareASlot()
+    {
+        // Small caches and a table that reaches its limit: slots move between caches, the depot, and back, and
+        // each thread removes some records another thread added. Dedicated threads, so that once they have exited
+        // every slot they cached can be taken back.
+        var table = new ResidentTable(maxRecords: 64, cacheSize: 4);
+        const int Threads = 4;
         const int PerThread = 20_000;
         long nextId = 0;
-        int refused = 0;
-        Parallel.For(0, 4, _ =>
+        var handOff = new System.Collections.Concurrent.ConcurrentQueue<(long Id, long Token)>();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var threads = Enumerable.Range(0, Threads).Select(_ => new Thread(() =>
         {
             var mine = new List<(long Id, long Token)>();
             for (int i = 0; i < PerThread; i++)
@@ -173,33 +247,61 @@ public sealed class ResidentTableTests
                 long id = Interlocked.Increment(ref nextId);
                 if (mine.Count < 16 && table.TryAdd(id, Record(size: 1), out long token))
                 {
-                    mine.Add((id, token));
+                    // Every third record is removed by whichever thread dequeues it.
+                    if (id % 3 == 0)
+                    {
+                        handOff.Enqueue((id, token));
+                    }
+                    else
+                    {
+                        mine.Add((id, token));
+                    }
                 }
                 else if (mine.Count > 0)
                 {
                     (long oldId, long t) = mine[^1];
                     mine.RemoveAt(mine.Count - 1);
-                    Assert.True(table.TryRemove(oldId, t), "a record vanished from its slot");
+                    if (!table.TryRemove(oldId, t))
+                    {
+                        failures.Enqueue($"record {oldId} vanished from its slot");
+                    }
                 }
-                else
+
+                if (handOff.TryDequeue(out (long Id, long Token) other) && !table.TryRemove(other.Id, other.Token))
                 {
-                    Interlocked.Increment(ref refused);
+                    failures.Enqueue($"handed-off record {other.Id} vanished from its slot");
                 }
             }
 
             foreach ((long oldId, long t) in mine)
             {
-                Assert.True(table.TryRemove(oldId, t), "a record vanished from its slot");
+                if (!table.TryRemove(oldId, t))
+                {
+                    failures.Enqueue($"record {oldId} vanished from its slot");
+                }
             }
-        });
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        while (handOff.TryDequeue(out (long Id, long Token) left))
+        {
+            Assert.True(table.TryRemove(left.Id, left.Token), $"handed-off record {left.Id} vanished from its slot");
+        }
 
+        Assert.Empty(failures);
         Assert.Empty(table);
-        Assert.False(table.IsFull);
 
-        // Every one of the 64 slots is free again, on whichever stripe: all can be taken at once, and no more.
+        // A thread that hit the limit during the run looked for exited threads' caches then; the next look may come
+        // one reclaim interval later.
+        Thread.Sleep(TimeSpan.FromMilliseconds(ResidentTable.ReclaimIntervalMilliseconds * 5));
+
+        // Every one of the 64 slots is free again, in the depot, this thread's cache or an exited thread's: all can
+        // be taken at once, and no more.
+        var tokens = new HashSet<long>();
         for (int i = 0; i < 64; i++)
         {
-            Assert.True(table.TryAdd(1_000_000 + i, Record(size: 1), out _), $"slot {i} was lost");
+            Assert.True(table.TryAdd(1_000_000 + i, Record(size: 1), out long token), $"slot {i} was lost");
+            Assert.True(tokens.Add(token), "two records were given one slot");
         }
 
         Assert.False(table.TryAdd(2_000_000, Record(size: 1), out _));
@@ -282,4 +384,48 @@ public sealed class ResidentTableTests
     private static ResidentRecord Record(int size) => new(
         Address: 0, Timestamp: 1, AllocateSize: size, ActualSize: size, BufferType: BufferType.Normal,
         ThreadId: 1, PoolName: "p", PoolId: 1, Context: null, Stack: null, StackWeight: 0);
+
+    /// <summary>Runs <paramref name="action"/> on a new thread and rethrows what it threw; the thread stays alive (so its cache stays out of reach) until the result is disposed.</summary>
+    private static LiveThread RunOnLiveThread(Action action)
+    {
+        var done = new ManualResetEventSlim();
+        var release = new ManualResetEventSlim();
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+
+            done.Set();
+            release.Wait();
+        });
+        thread.Start();
+        done.Wait();
+        var alive = new LiveThread(thread, done, release);
+        if (failure is not null)
+        {
+            alive.Dispose();
+            throw new InvalidOperationException("the thread's action failed", failure);
+        }
+
+        Assert.True(thread.IsAlive);
+        return alive;
+    }
+
+    private sealed class LiveThread(Thread thread, ManualResetEventSlim done, ManualResetEventSlim release) : IDisposable
+    {
+        public void Dispose()
+        {
+            release.Set();
+            thread.Join();
+            done.Dispose();
+            release.Dispose();
+        }
+    }
 }
