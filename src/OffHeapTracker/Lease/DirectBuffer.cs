@@ -128,7 +128,7 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
     /// <summary>Gets the lease's safety net (see <see cref="LeaseGuard"/>); null once a fresh lease gave its core back.</summary>
     internal LeaseGuard? SafetyNet => _core?.Guard;
 
-    /// <summary>Gets the core the lease holds (tests); null once a fresh lease gave it back.</summary>
+    /// <summary>Gets the core the lease holds: for the tracker, which records into it, the leak path, and tests; null once a fresh lease gave it back.</summary>
     internal LeaseCore? HeldCore => _core;
 
     internal bool IsPooled => Core.Block >= 0;

@@ -47,7 +47,16 @@ internal sealed unsafe class LeaseCore
     public int Block;
 
     /// <summary>What the tracker knows of the rent, when the monitor was on; default while the core is idle (see <see cref="DirectBuffer.ReleaseCore"/>).</summary>
+    /// <remarks>With the built-in monitor this is also the rent's record: the resident table finds it through the core (see <see cref="Monitoring.ResidentCores"/>).</remarks>
     public LeaseTracking Tracking;
+
+    /// <summary>Which resident table lists this core, and where: the table's generation in the high 32 bits, the slot in the low; 0 for none. Written by the renting thread under that table's lock, read by its walks and sweeps; one 64-bit field, so never seen torn.</summary>
+    /// <remarks>Kept across rents (unlike <see cref="Tracking"/>): a core is listed once per table, not once per rent.</remarks>
+    public long Registration;
+
+    /// <summary>The weak reference by which resident tables list this core, made on its first monitored rent and shared by every table that lists it.</summary>
+    /// <remarks>Weak, so a table never keeps a core, and with it the guard of the lease renting it, reachable: a dropped lease must stay collectable for its guard to report it. It tracks resurrection, so a dropped lease's record stays listed until its guard's finalizer has reported the leak.</remarks>
+    public WeakReference<LeaseCore>? WeakSelf;
 
     public LeaseCore()
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using OffHeapTracker.Diagnostics;
 
@@ -281,10 +282,10 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
 
     bool IBufferMonitor.OnAllocated(in BufferAllocation allocation, out long token) => Record(in allocation, keepToken: true, out token);
 
-    void IBufferMonitor.OnReturned(long id, long token) => OnReturned(id, token);
+    void IBufferMonitor.OnReturned(long id, long token) => Volatile.Read(ref _table)?.TryRemove(id, token);
 
-    /// <summary>What <see cref="IBufferMonitor.IsRecording"/> answers; called directly by the pool's tracker, which knows this sealed type, so a monitored rent makes no interface dispatch.</summary>
-    internal bool IsRecording(BufferType bufferType)
+    /// <summary>What <see cref="IBufferMonitor.IsRecording"/> answers (the pools' trackers ask <see cref="TableFor"/> instead).</summary>
+    private bool IsRecording(BufferType bufferType)
     {
         if (Volatile.Read(ref _table) is not { } table || (bufferType == BufferType.Pool && !_recordPool))
         {
@@ -302,11 +303,13 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
         return true;
     }
 
-    /// <summary>What <see cref="IBufferMonitor.OnAllocated(in BufferAllocation, out long)"/> does, called directly by the pool's tracker.</summary>
-    internal bool OnAllocated(in BufferAllocation allocation, out long token) => Record(in allocation, keepToken: true, out token);
+    /// <summary>The table a pool's rent of <paramref name="bufferType"/> is recorded in, or null when the monitor is off or does not record that type; the pool's tracker then writes the record into the lease's core (see <see cref="ResidentCores"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ResidentTable? TableFor(BufferType bufferType) =>
+        Volatile.Read(ref _table) is { } table && (bufferType != BufferType.Pool || _recordPool) ? table : null;
 
-    /// <summary>What <see cref="IBufferMonitor.OnReturned(long, long)"/> does, called directly by the pool's tracker.</summary>
-    internal void OnReturned(long id, long token) => Volatile.Read(ref _table)?.TryRemove(id, token);
+    /// <summary>Counts a pool's rent refused because the table lists as many lease cores as it may.</summary>
+    internal void OnCoreRefused() => OnDropped(_maxRecords, "records");
 
     bool IBufferMonitor.OnAllocated(in BufferAllocation allocation) => Record(in allocation, keepToken: false, out _);
 

@@ -5,8 +5,11 @@ using System.Runtime.CompilerServices;
 
 namespace OffHeapTracker.Monitoring;
 
-/// <summary>One generation of the resident table: a record per outstanding buffer, in reusable slots found again by a token.</summary>
+/// <summary>One generation of the resident table: a record per outstanding buffer. A pool's records live in its lease cores, which <see cref="Cores"/> lists; the records of other callers (<see cref="IBufferMonitor.OnAllocated(in BufferAllocation, out long)"/> called directly) live here, in reusable slots found again by a token.</summary>
 /// <remarks>
+/// <para>
+/// A walk (<see cref="GetEnumerator"/>) yields both kinds; the rest of these remarks are about the slots.
+/// </para>
 /// <para>
 /// Records live in chunks of preallocated slots, grown on demand up to the monitor's
 /// <see cref="ResidentBufferMonitorOptions.MaxRecords"/>, and <see cref="TryAdd"/> hands the caller a token that
@@ -103,7 +106,11 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
         _chunks = new Slot[]?[Math.Min(16, ChunkCount(maxRecords))];
         CacheSize = cacheSize;
         _caches = cacheSize == 0 ? null : new ThreadLocal<SlotCache>(NewCache);
+        Cores = new ResidentCores(_generation, maxRecords);
     }
+
+    /// <summary>Gets the lease cores that carry the pools' records in this generation (at most <c>maxRecords</c> of them, besides the slots).</summary>
+    public ResidentCores Cores { get; }
 
     /// <summary>Gets the most free slots one thread keeps for itself.</summary>
     internal int CacheSize { get; }
@@ -442,13 +449,17 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
     {
         private readonly ResidentTable _table;
         private readonly int _used;
+        private readonly int _coresUsed;
         private int _index;
+        private int _coreIndex;
 
         internal Enumerator(ResidentTable table)
         {
             _table = table;
             _used = Volatile.Read(ref table._used);
+            _coresUsed = table.Cores.SlotsInUse;
             _index = -1;
+            _coreIndex = -1;
             Current = default;
         }
 
@@ -478,6 +489,16 @@ internal sealed class ResidentTable : IEnumerable<KeyValuePair<long, ResidentRec
                 // not removed (removal stores 0 first) nor reused (ids never repeat) during the copy.
                 Interlocked.MemoryBarrier();
                 if (Volatile.Read(ref slot.Id) == id)
+                {
+                    Current = new KeyValuePair<long, ResidentRecord>(id, record);
+                    return true;
+                }
+            }
+
+            // Then the records in the pools' lease cores.
+            while (++_coreIndex < _coresUsed)
+            {
+                if (_table.Cores.TryRead(_coreIndex, out long id, out ResidentRecord record))
                 {
                     Current = new KeyValuePair<long, ResidentRecord>(id, record);
                     return true;

@@ -53,12 +53,13 @@ public sealed unsafe partial class DirectBufferPool
 
         // Copied first: from here a late Dispose (an owner's hand-off) may return the block, and with it the lease's
         // core, while the leak it undoes is still being reported.
-        LeaseTracking tracking = lease.Tracking;
-        int allocateSize = lease.AllocateSize;
+        LeaseCore core = lease.HeldCore!;
+        LeaseTracking tracking = core.Tracking;
+        int allocateSize = core.AllocateSize;
         lease.PublishLeaked(reclaim);
         try
         {
-            _tracker.OnLeaked(lease, in tracking, allocateSize, reclaim);
+            _tracker.OnLeaked(lease, core, in tracking, allocateSize, reclaim);
         }
         finally
         {

@@ -116,6 +116,12 @@ internal sealed partial class BufferTracker
             // Stamped even when the monitor will not record the lease: a leak report then still says its age and context.
             tracking.Timestamp = _coarseStamps ? CoarseClock.Now : _monitorClock.GetTimestamp();
             tracking.Context = BufferContext.Current;
+            if (_resident is { } ours)
+            {
+                RecordInCore(ours, lease, ref tracking, ref sampler);
+                return;
+            }
+
             CapturedStackTrace? stack = null;
             int weight = 0;
             StackCapture? capture = _capture;
@@ -123,7 +129,7 @@ internal sealed partial class BufferTracker
             // Asked only when there is a capture to save: without one, OnAllocated refuses what it does not record.
             if (capture is not null)
             {
-                if (!(_resident is { } resident ? resident.IsRecording(lease.BufferType) : _monitor.IsRecording(lease.BufferType)))
+                if (!_monitor.IsRecording(lease.BufferType))
                 {
                     return;
                 }
@@ -150,14 +156,54 @@ internal sealed partial class BufferTracker
                 StackWeight = stack is null ? 0 : weight,
             };
             tracking.AllocationStack = stack;
-            tracking.IsRecorded = _resident is { } ours
-                ? ours.OnAllocated(in allocation, out tracking.Token)
-                : _monitor.OnAllocated(in allocation, out tracking.Token);
+            tracking.IsRecorded = _monitor.OnAllocated(in allocation, out tracking.Token);
         }
         catch (Exception ex)
         {
             OnMonitorFailed(ex, nameof(IBufferMonitor.OnAllocated), lease.Id);
         }
+    }
+
+    /// <summary>Records a rent for the built-in monitor: in the lease's core, which the monitor's table lists (see <see cref="ResidentCores"/>), so the rent and the return write no memory besides the lease's own.</summary>
+    private void RecordInCore(ResidentBufferMonitor monitor, DirectBuffer lease, ref LeaseTracking tracking, ref StackSampler? sampler)
+    {
+        if (monitor.TableFor(lease.BufferType) is not { } table)
+        {
+            return;
+        }
+
+        // A fresh lease, inside Rent: it holds its core, and no other thread can see either yet. The core is listed
+        // once per table, so this is one field read on all but its first monitored rent.
+        LeaseCore core = lease.HeldCore!;
+        if (!table.Cores.Lists(core) && !table.Cores.TryRegister(core))
+        {
+            // Checked before the capture: a table at its limit spares the capture and the room it would take.
+            monitor.OnCoreRefused();
+            return;
+        }
+
+        CapturedStackTrace? stack = null;
+        int weight = 0;
+        if (_capture is { } capture && (sampler ??= new StackSampler()).ShouldCapture(capture, out weight))
+        {
+            stack = capture.Capture();
+            if (stack is null)
+            {
+                // The table of distinct stacks is full: the policy counted the refusal, and the buffer goes
+                // unrecorded rather than recorded without the one thing that would explain it.
+                return;
+            }
+        }
+
+        tracking.AllocationStack = stack;
+        tracking.StackWeight = stack is null ? 0 : Math.Clamp(weight, 1, StackCapture.MaxInterval);
+        tracking.Length = lease.Length;
+        tracking.BufferType = lease.BufferType;
+        tracking.ThreadId = Environment.CurrentManagedThreadId;
+        tracking.IsRecorded = true;
+
+        // Release: a walk that reads the id reads every field above (and the core's, set by Initialize) whole.
+        Volatile.Write(ref tracking.RecordId, lease.Id);
     }
 
     /// <summary>Tells the monitor a recorded lease came back; called once, by the thread that won the lease's dispose.</summary>
@@ -183,9 +229,11 @@ internal sealed partial class BufferTracker
                 Volatile.Write(ref tracking.DisposeStack, capture.CaptureForDispose());
             }
 
-            if (_resident is { } ours)
+            if (_resident is not null)
             {
-                ours.OnReturned(lease.Id, tracking.Token);
+                // A full fence, not a release store: the clear must be visible before the core's fields change
+                // (its release, then its next rent), or a walk could take a mix of two rents for this one's record.
+                Interlocked.Exchange(ref tracking.RecordId, 0);
             }
             else
             {
@@ -234,10 +282,11 @@ internal sealed partial class BufferTracker
 
     /// <summary>Counts, logs and reports a lease its finalizer found undisposed. Runs on the finalizer thread and never throws.</summary>
     /// <param name="lease">The lease.</param>
+    /// <param name="core">The lease's core, taken before a late <c>Dispose</c> could release it: the built-in monitor's record is removed from it by id, which no later rent of the core shares.</param>
     /// <param name="tracking">What the lease's core carried for the tracker, copied before a late <c>Dispose</c> could release the core.</param>
     /// <param name="allocateSize">The size the renter asked for, copied with <paramref name="tracking"/>.</param>
     /// <param name="reclaimed">True if the pool took the block back; false if it keeps it out of circulation.</param>
-    public void OnLeaked(DirectBuffer lease, in LeaseTracking tracking, int allocateSize, bool reclaimed)
+    public void OnLeaked(DirectBuffer lease, LeaseCore core, in LeaseTracking tracking, int allocateSize, bool reclaimed)
     {
         Interlocked.Increment(ref _leakedCount);
         try
@@ -257,7 +306,14 @@ internal sealed partial class BufferTracker
 
             if (tracking.IsRecorded)
             {
-                _monitor.OnReturned(lease.Id, tracking.Token);
+                if (_resident is not null)
+                {
+                    Interlocked.CompareExchange(ref core.Tracking.RecordId, 0, lease.Id);
+                }
+                else
+                {
+                    _monitor.OnReturned(lease.Id, tracking.Token);
+                }
             }
 
             if (_logger.IsEnabled(LogLevel.Warning) && _leakWarnings.ShouldLog(out long sinceLast))

@@ -2,7 +2,7 @@ using OffHeapTracker.Monitoring;
 
 namespace OffHeapTracker;
 
-/// <summary>What the tracker keeps on a lease rented while the monitor was on; only <see cref="BufferTracker"/> reads or writes it.</summary>
+/// <summary>What the tracker keeps on a lease rented while the monitor was on, including the built-in monitor's record of it; only <see cref="BufferTracker"/> writes it, and report walks read the record (see <see cref="Monitoring.ResidentCores"/>).</summary>
 /// <remarks>
 /// Lives inline in the lease's <see cref="LeaseCore"/> (no allocation), and is set only for fresh leases: a reused
 /// lease is rented while the monitor is off and keeps this at its default; a core lent to a fresh lease starts from
@@ -25,6 +25,21 @@ internal struct LeaseTracking
     /// <summary>The monitor's token for the lease's record (see <see cref="IBufferMonitor.OnAllocated(in BufferAllocation, out long)"/>).</summary>
     public long Token;
 
-    /// <summary>True when the monitor recorded the lease and is owed <see cref="IBufferMonitor.OnReturned(long, long)"/>.</summary>
+    /// <summary>True when the monitor recorded the lease: the built-in monitor's record is in these fields (<see cref="RecordId"/>), another monitor is owed <see cref="IBufferMonitor.OnReturned(long, long)"/>.</summary>
     public bool IsRecorded;
+
+    /// <summary>The lease id while the built-in monitor's record of this rent is here, 0 otherwise: the record's publication flag (see <see cref="Monitoring.ResidentCores"/>). Written last on rent and first on return, with <see cref="Volatile"/>; read by report walks on any thread.</summary>
+    public long RecordId;
+
+    /// <summary>The lease's length, for the record.</summary>
+    public int Length;
+
+    /// <summary>The id of the thread that rented the lease, for the record.</summary>
+    public int ThreadId;
+
+    /// <summary>How many rents the allocation stack stands for (see <see cref="BufferAllocation.StackWeight"/>); 0 without a stack.</summary>
+    public int StackWeight;
+
+    /// <summary>The type the renter declared, for the record.</summary>
+    public BufferType BufferType;
 }

@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using OffHeapTracker.Monitoring;
+using OffHeapTracker.Tests.Support;
+
+namespace OffHeapTracker.Tests.Monitoring;
+
+/// <summary>A pool's records live in its lease cores, which the resident table lists by weak reference.</summary>
+public sealed class ResidentCoresTests
+{
+    [Fact]
+    public void APoolsRecord_IsWrittenIntoTheLeasesCore_AndTheCoreIsListedOncePerTable()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+        using (BufferMonitor.BeginContext("first"))
+        {
+            DirectBuffer first = pool.Rent(100);
+            LeaseCore core = first.HeldCore!;
+            Assert.Equal(first.Id, core.Tracking.RecordId);
+            ResidentBuffer record = Assert.Single(monitor.GetResident(TimeSpan.Zero));
+            Assert.Equal((first.Id, 100, first.Length, "first", pool.Name, pool.Id), (record.Id, record.AllocateSize, record.ActualSize, record.Context, record.PoolName, record.PoolId));
+            Assert.Equal(Environment.CurrentManagedThreadId, record.ThreadId);
+            long registration = core.Registration;
+            first.Dispose();
+            Assert.Equal(0, core.Tracking.RecordId);
+            Assert.Empty(monitor.GetResident(TimeSpan.Zero));
+
+            // The thread's next rent takes the same core back (a per-thread stack): listed already, not again.
+            DirectBuffer second = pool.Rent(200);
+            Assert.Same(core, second.HeldCore);
+            Assert.Equal(registration, core.Registration);
+            Assert.Equal(second.Id, Assert.Single(monitor.GetResident(TimeSpan.Zero)).Id);
+            second.Dispose();
+        }
+    }
+
+    [Fact]
+    public void ACoreListedByTwoMonitors_InTurn_IsReportedOnlyByTheOneItsRecordIsFor()
+    {
+        // Cores are shared by every pool: the thread's next rent from a pool with another monitor takes the same
+        // core, which that monitor's table then lists. The first table still holds a reference to it, and must not
+        // report the second monitor's record as its own.
+        ResidentBufferMonitor first = Pools.EnabledMonitor();
+        ResidentBufferMonitor second = Pools.EnabledMonitor();
+        using var firstPool = Pools.Create(first);
+        using var secondPool = Pools.Create(second);
+
+        DirectBuffer a = firstPool.Rent(64);
+        LeaseCore core = a.HeldCore!;
+        a.Dispose();
+        using DirectBuffer b = secondPool.Rent(64);
+        Assert.Same(core, b.HeldCore);
+
+        Assert.Empty(first.GetResident(TimeSpan.Zero));
+        Assert.Equal(0, first.Count);
+        Assert.Equal(b.Id, Assert.Single(second.GetResident(TimeSpan.Zero)).Id);
+    }
+
+    [Fact]
+    public void ARecordFromBeforeEnable_IsNotListedByTheNewTable()
+    {
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+        using DirectBuffer before = pool.Rent(64);
+        monitor.Disable();
+        monitor.Enable();
+
+        // Its record is still in its core, under the dropped table's registration.
+        Assert.Equal(before.Id, before.HeldCore!.Tracking.RecordId);
+        Assert.Empty(monitor.GetResident(TimeSpan.Zero));
+        using DirectBuffer after = pool.Rent(64);
+        Assert.Equal(after.Id, Assert.Single(monitor.GetResident(TimeSpan.Zero)).Id);
+    }
+
+    [Fact]
+    public void TheTable_DoesNotKeepADroppedLeaseReachable_AndItsLeakReportRemovesTheRecord()
+    {
+        // If the table held cores strongly, it would hold the dropped lease's guard too: never finalized, the leak
+        // never reported, the record listed for ever.
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        var leaks = new System.Collections.Concurrent.ConcurrentQueue<BufferLeak>();
+        monitor.LeakDetected += (_, leak) => leaks.Enqueue(leak);
+        using var pool = Pools.Create(monitor);
+        long id = RentAndDrop(pool);
+        Assert.Equal(id, Assert.Single(monitor.GetResident(TimeSpan.Zero)).Id);
+
+        for (int i = 0; i < 10 && pool.GetStatistics().LeakedCount == 0; i++)
+        {
+            Gc.CollectAndFinalize();
+        }
+
+        Assert.Equal(1, pool.GetStatistics().LeakedCount);
+        Assert.Empty(monitor.GetResident(TimeSpan.Zero));
+        Assert.Equal(id, Assert.Single(leaks).Id);
+    }
+
+    [Fact]
+    public void AtItsLimit_TheTableSweepsTheSlotsOfCollectedCores_AndOfCoresAnotherTableListsNow()
+    {
+        var cores = new ResidentCores(generation: 1_000_001, maxCores: 2);
+        var other = new ResidentCores(generation: 1_000_002, maxCores: 2);
+        var kept = new LeaseCore();
+        var moved = new LeaseCore();
+        Assert.True(cores.TryRegister(kept));
+        Assert.True(cores.TryRegister(moved));
+        Assert.True(cores.Lists(kept) && cores.Lists(moved));
+        Assert.False(cores.TryRegister(new LeaseCore()), "two slots in all");
+
+        // The moved core is listed by another table now; a collected one is gone.
+        Assert.True(other.TryRegister(moved));
+        Assert.False(cores.Lists(moved));
+        Thread.Sleep(TimeSpan.FromMilliseconds(ResidentTable.ReclaimIntervalMilliseconds * 5));
+        var late = new LeaseCore();
+        Assert.True(cores.TryRegister(late), "the moved core's slot was not swept");
+        Assert.False(cores.TryRegister(new LeaseCore()), "the kept core's slot was swept while it is still listed here");
+        Assert.True(cores.Lists(kept));
+
+        var full = new ResidentCores(generation: 1_000_003, maxCores: 1);
+        RegisterAndDrop(full);
+        Gc.CollectAndFinalize();
+        Gc.CollectAndFinalize();
+        Assert.True(full.TryRegister(new LeaseCore()), "the collected core's slot was not swept");
+        GC.KeepAlive(kept);
+        GC.KeepAlive(late);
+    }
+
+    [Fact]
+    public async Task RentsAndReturnsOnManyThreads_WhileAWalkRuns_NeverShowItATornRecord()
+    {
+        // Each rent's size, context and length agree (the context names the size), and a thread's next rent takes
+        // the core its last one gave back, with another size: a record copied while its core moved on to the next
+        // rent would show fields of two rents.
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+        using var stop = new CancellationTokenSource();
+        long walked = 0;
+        var reader = Task.Factory.StartNew(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (ResidentBuffer record in monitor.GetResident(TimeSpan.Zero))
+                {
+                    Assert.Equal(record.AllocateSize.ToString(CultureInfo.InvariantCulture), record.Context);
+                    Assert.True(record.ActualSize >= record.AllocateSize, $"length {record.ActualSize} of a rent of {record.AllocateSize}");
+                    Assert.NotEqual(0, record.Address);
+                    Interlocked.Increment(ref walked);
+                }
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        var writers = Enumerable.Range(0, 3).Select(writer => Task.Factory.StartNew(() =>
+        {
+            for (int i = 0; i < 100_000; i++)
+            {
+                int size = 1 + ((i * 7919) + writer) % 20_000;
+                using (BufferMonitor.BeginContext(size.ToString(CultureInfo.InvariantCulture)))
+                {
+                    pool.Rent(size).Dispose();
+                }
+
+                if (i % 1000 == 0)
+                {
+                    // Records must stay out now and then, or the walk would see none.
+                    using (BufferMonitor.BeginContext("500"))
+                    using (pool.Rent(500))
+                    {
+                        SpinWait.SpinUntil(() => Interlocked.Read(ref walked) > i / 1000, TimeSpan.FromMilliseconds(50));
+                    }
+                }
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+
+        await Task.WhenAll(writers);
+        stop.Cancel();
+        await reader;
+        Assert.True(walked > 0, "the walk never saw a record: the test proved nothing");
+        Assert.Empty(monitor.GetResident(TimeSpan.Zero));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static long RentAndDrop(DirectBufferPool pool) => pool.Rent(128).Id;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RegisterAndDrop(ResidentCores cores) => Assert.True(cores.TryRegister(new LeaseCore()));
+}
