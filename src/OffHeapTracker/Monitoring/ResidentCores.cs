@@ -34,6 +34,11 @@ internal sealed unsafe class ResidentCores
 
     private const int ChunkSize = 1 << ChunkShift;
 
+    // Tests only, and only on the thread that set it: runs in TryRead between the first read of a record's id and
+    // the copy, so a test can return the lease and rent the core again exactly there.
+    [ThreadStatic]
+    private static Action<LeaseCore>? t_betweenReadsForTests;
+
     private readonly int _generation;
     private readonly int _maxCores;
     private readonly Lock _lock = new();
@@ -60,6 +65,9 @@ internal sealed unsafe class ResidentCores
         _maxCores = maxCores;
         _chunks = new WeakReference<LeaseCore>?[]?[Math.Min(16, ChunkCount(maxCores))];
     }
+
+    /// <summary>Sets what runs, on this thread only, between a walk's first read of a record's id and its copy (tests).</summary>
+    internal static void SetBetweenReadsForTests(Action<LeaseCore>? action) => t_betweenReadsForTests = action;
 
     /// <summary>Gets the number of slots ever handed out (tests and walks).</summary>
     internal int SlotsInUse => Volatile.Read(ref _used);
@@ -119,6 +127,8 @@ internal sealed unsafe class ResidentCores
         {
             return false;
         }
+
+        t_betweenReadsForTests?.Invoke(core);
 
         // Copied between two reads of the id: the writer stores the fields before the id and clears the id before
         // it changes them (the return, then the core's release, then the next rent), so the same id after the copy

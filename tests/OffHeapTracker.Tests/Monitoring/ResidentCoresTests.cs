@@ -82,8 +82,20 @@ public sealed class ResidentCoresTests
         var leaks = new System.Collections.Concurrent.ConcurrentQueue<BufferLeak>();
         monitor.LeakDetected += (_, leak) => leaks.Enqueue(leak);
         using var pool = Pools.Create(monitor);
+        bool? listedWhenReported = null;
+        monitor.LeakDetected += (_, leak) => listedWhenReported = monitor.GetResident(TimeSpan.Zero).Any(r => r.Id == leak.Id);
         long id = RentAndDrop(pool);
         Assert.Equal(id, Assert.Single(monitor.GetResident(TimeSpan.Zero)).Id);
+
+        // One collection: the guard's finalizer runs and defers its verdict by a collection (an owner's finalizer may
+        // still dispose the lease). Meanwhile the lease and its core live on for it, and the record stays listed:
+        // the table's reference tracks resurrection.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        if (pool.GetStatistics().LeakedCount == 0)
+        {
+            Assert.Equal(id, Assert.Single(monitor.GetResident(TimeSpan.Zero)).Id);
+        }
 
         for (int i = 0; i < 10 && pool.GetStatistics().LeakedCount == 0; i++)
         {
@@ -91,8 +103,11 @@ public sealed class ResidentCoresTests
         }
 
         Assert.Equal(1, pool.GetStatistics().LeakedCount);
-        Assert.Empty(monitor.GetResident(TimeSpan.Zero));
         Assert.Equal(id, Assert.Single(leaks).Id);
+
+        // The report removed the record from the core, which was still alive then: listeners never see it twice.
+        Assert.False(listedWhenReported, "the leaked lease was still listed when its leak was reported");
+        Assert.Empty(monitor.GetResident(TimeSpan.Zero));
     }
 
     [Fact]
@@ -176,6 +191,47 @@ public sealed class ResidentCoresTests
         await reader;
         Assert.True(walked > 0, "the walk never saw a record: the test proved nothing");
         Assert.Empty(monitor.GetResident(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void AWalk_ThatCopiesARecordWhileItsCoreMovesToTheNextRent_DropsTheCopy()
+    {
+        // Between the walk's first read of the record's id and its copy, the lease is returned and this thread's next
+        // rent takes the same core with another size and context. The copy would then mix the two rents (the old
+        // rent's id, the new rent's fields); the second read of the id must catch it.
+        ResidentBufferMonitor monitor = Pools.EnabledMonitor();
+        using var pool = Pools.Create(monitor);
+        DirectBuffer first;
+        using (BufferMonitor.BeginContext("first"))
+        {
+            first = pool.Rent(100);
+        }
+
+        DirectBuffer? second = null;
+        ResidentCores.SetBetweenReadsForTests(core =>
+        {
+            ResidentCores.SetBetweenReadsForTests(null);
+            first.Dispose();
+            using (BufferMonitor.BeginContext("second"))
+            {
+                second = pool.Rent(3000);
+            }
+
+            Assert.Same(core, second.HeldCore);
+        });
+        try
+        {
+            IReadOnlyList<ResidentBuffer> walked = monitor.GetResident(TimeSpan.Zero);
+            Assert.NotNull(second);
+            Assert.DoesNotContain(walked, r => r.Id == first.Id);
+            Assert.All(walked, r => Assert.Equal((second.Id, "second", 3000), (r.Id, r.Context, r.AllocateSize)));
+            Assert.Equal(second.Id, Assert.Single(monitor.GetResident(TimeSpan.Zero)).Id);
+        }
+        finally
+        {
+            ResidentCores.SetBetweenReadsForTests(null);
+            second?.Dispose();
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
