@@ -102,6 +102,14 @@ public sealed class ResidentBufferMonitorOptions
 
     /// <summary>Gets or sets the most records kept at once; further buffers are counted in <see cref="ResidentBufferMonitor.DroppedRecords"/> instead.</summary>
     /// <value>The default is 1,000,000.</value>
+    /// <remarks>
+    /// A pool's record lives in the lease it describes, and the table lists the leases' recycled cores, so for the
+    /// pools this bounds the cores listed, in use or idle: a thread keeps up to 64 idle cores and the process up to
+    /// 4,096 more for the next monitored rents. With a limit far above that (the default) the difference does not
+    /// show; with a small one, where buffers are returned on other threads than rent them, fewer records than this
+    /// may fit at once. A table at its limit gives back the places of cores the collector took or another monitor
+    /// lists now, at most every 10 ms.
+    /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">The value is not between 1 and <see cref="int.MaxValue"/>.</exception>
     public int MaxRecords
     {

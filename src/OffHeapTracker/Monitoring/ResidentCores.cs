@@ -34,6 +34,9 @@ internal sealed unsafe class ResidentCores
 
     private const int ChunkSize = 1 << ChunkShift;
 
+    /// <summary>How often, at most, a table at its limit sweeps: a walk of every slot under the lock, which would otherwise run on every refused rent.</summary>
+    internal const long SweepIntervalMilliseconds = 10;
+
     // Tests only, and only on the thread that set it: runs in TryRead between the first read of a record's id and
     // the copy, so a test can return the lease and rent the core again exactly there.
     [ThreadStatic]
@@ -192,7 +195,7 @@ internal sealed unsafe class ResidentCores
         return index;
     }
 
-    /// <summary>Gives back the slots of collected cores and of cores another table lists now; at most once per <see cref="ResidentTable.ReclaimIntervalMilliseconds"/>, since it walks every slot. Under <c>_lock</c>.</summary>
+    /// <summary>Gives back the slots of collected cores and of cores another table lists now; at most once per <see cref="SweepIntervalMilliseconds"/>, since it walks every slot. Under <c>_lock</c>.</summary>
     /// <returns>True if a slot was freed.</returns>
     private bool TrySweep()
     {
@@ -202,7 +205,7 @@ internal sealed unsafe class ResidentCores
             return false;
         }
 
-        _nextSweep = now + ResidentTable.ReclaimIntervalMilliseconds;
+        _nextSweep = now + SweepIntervalMilliseconds;
         int freed = 0;
         for (int index = 0; index < _used; index++)
         {

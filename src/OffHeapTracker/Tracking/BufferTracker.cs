@@ -9,9 +9,10 @@ namespace OffHeapTracker;
 /// <remarks>
 /// <para>
 /// One per pool. It reads the monitor's switch, captures what the monitor's <see cref="StackCapture"/> asks
-/// for, stamps leases on the monitor's clock, and reports every event through <see cref="IBufferMonitor"/>,
-/// so a custom monitor gets exactly what the built-in one gets (the built-in one's members are called directly,
-/// without the interface dispatch; they are the same code). It also owns the counters and the
+/// for, stamps leases on the monitor's clock, and reports every event through <see cref="IBufferMonitor"/>, so a
+/// custom monitor gets what the built-in one gets. The built-in one's record of a rent is written into the
+/// lease's core instead, which its table lists (<see cref="RecordInCore"/>, <see cref="ResidentCores"/>): the same
+/// fields, without a second place in memory written on every rent and return. It also owns the counters and the
 /// rate-limited warnings of those events.
 /// </para>
 /// <para>
@@ -25,8 +26,8 @@ internal sealed partial class BufferTracker
 
     private readonly IBufferMonitor _monitor;
 
-    // The same object as _monitor when it is ours (sealed, its IsEnabled cannot throw): its switch, IsRecording,
-    // OnAllocated and OnReturned are called directly, so a monitored Rent + Dispose makes no interface dispatch.
+    // The same object as _monitor when it is ours (sealed, its IsEnabled cannot throw): its switch and table are read
+    // directly, and its records written into the lease cores, so a monitored Rent + Dispose makes no interface dispatch.
     private readonly ResidentBufferMonitor? _resident;
 
     // Read once, when the pool is created (IBufferMonitor documents both as fixed): two interface calls fewer per rent.

@@ -125,7 +125,7 @@ public sealed class ResidentCoresTests
         // The moved core is listed by another table now; a collected one is gone.
         Assert.True(other.TryRegister(moved));
         Assert.False(cores.Lists(moved));
-        Thread.Sleep(TimeSpan.FromMilliseconds(ResidentTable.ReclaimIntervalMilliseconds * 5));
+        Thread.Sleep(TimeSpan.FromMilliseconds(ResidentCores.SweepIntervalMilliseconds * 5));
         var late = new LeaseCore();
         Assert.True(cores.TryRegister(late), "the moved core's slot was not swept");
         Assert.False(cores.TryRegister(new LeaseCore()), "the kept core's slot was swept while it is still listed here");

@@ -55,7 +55,7 @@ public sealed class ResidentTableTests
         // A free slot's id is 0. A caller of IBufferMonitor.OnReturned(id, token) who passes 0 (or any id no
         // record can have) with the slot's old token must not "remove" it: that would free the slot twice and hand
         // it to two writers.
-        var table = new ResidentTable(maxRecords: 2, cacheSize: 0);
+        var table = new ResidentTable(maxRecords: 2);
         Assert.True(table.TryAdd(1, Record(size: 1), out long first));
         Assert.True(table.TryAdd(2, Record(size: 2), out long second));
         Assert.True(table.TryRemove(1, first));
@@ -79,7 +79,7 @@ public sealed class ResidentTableTests
     {
         // A removal leaves the record's fields in the slot (only the id changes), so a walk must tell a freed slot
         // by its id alone.
-        var table = new ResidentTable(maxRecords: 3, cacheSize: 0);
+        var table = new ResidentTable(maxRecords: 3);
         Assert.True(table.TryAdd(1, Record(size: 10), out long first));
         Assert.True(table.TryAdd(2, Record(size: 20), out long second));
         Assert.True(table.TryAdd(3, Record(size: 30), out _));
@@ -120,20 +120,10 @@ public sealed class ResidentTableTests
     }
 
     [Fact]
-    public void ALargeTable_CachesFreeSlotsPerThread_ASmallOneDoesNot()
-    {
-        Assert.Equal(0, new ResidentTable(maxRecords: 4095).CacheSize);
-        Assert.Equal(4, new ResidentTable(maxRecords: 4096).CacheSize);
-        Assert.Equal(64, new ResidentTable(maxRecords: 1_000_000).CacheSize);
-        Assert.Equal(64, new ResidentTable(maxRecords: int.MaxValue).CacheSize);
-    }
-
-    [Fact]
     public void SlotsFreedOnAnotherThread_AreReused_BeforeTheTableGrows()
     {
-        // Records are added here and removed on a thread that stays alive (as a socket's sending thread would):
-        // its cache fills, spills half into the depot, and the adding thread takes them from there.
-        var table = new ResidentTable(maxRecords: 100_000, cacheSize: 8);
+        // Records are added here and removed on a thread that stays alive (as a socket's sending thread would).
+        var table = new ResidentTable(maxRecords: 100_000);
         var tokens = new long[1000];
         for (int i = 0; i < tokens.Length; i++)
         {
@@ -154,17 +144,15 @@ public sealed class ResidentTableTests
             Assert.True(table.TryAdd(10_000 + i, Record(size: i), out _));
         }
 
-        // At most the remover's cache (8 slots) is out of the adding thread's reach, so the table grew by at most that.
-        Assert.InRange(table.SlotsInUse, 1000, 1008);
+        Assert.Equal(1000, table.SlotsInUse);
         Assert.Equal(1000, table.Count);
     }
 
     [Fact]
     public void AtTheLimit_SlotsFreedOnALiveThread_AreFoundByEveryThread()
     {
-        // Once the table has grown to its limit, a removal must not keep the slot in its own thread's cache: the
-        // adding thread would be refused while the table has room.
-        var table = new ResidentTable(maxRecords: 64, cacheSize: 8);
+        // The removing thread is still alive when the adding thread looks for room: every freed slot must be found.
+        var table = new ResidentTable(maxRecords: 64);
         var tokens = new long[64];
         for (int i = 0; i < 64; i++)
         {
@@ -180,7 +168,7 @@ public sealed class ResidentTableTests
             }
         });
 
-        Assert.False(table.IsFull, "every slot is free, and on no other thread's cache");
+        Assert.False(table.IsFull, "every slot is free");
         var reused = new HashSet<long>();
         for (int i = 0; i < 64; i++)
         {
@@ -194,46 +182,10 @@ public sealed class ResidentTableTests
     }
 
     [Fact]
-    public void TheSlotsCachedByAnExitedThread_AreTakenBack_WhenTheTableIsAtItsLimit()
+    public void ConcurrentAddsAndRemoves_NeverLoseOrShareASlot()
     {
-        // A thread records and removes 8 buffers before the table is full, so their slots stay in its cache, and
-        // exits. The table then fills up; it must take those 8 back rather than refuse records with room for them.
-        var table = new ResidentTable(maxRecords: 16, cacheSize: 8);
-        var worker = new Thread(() =>
-        {
-            var tokens = new long[8];
-            for (int i = 0; i < 8; i++)
-            {
-                Assert.True(table.TryAdd(i + 1, Record(size: i), out tokens[i]));
-            }
-
-            for (int i = 0; i < 8; i++)
-            {
-                Assert.True(table.TryRemove(i + 1, tokens[i]));
-            }
-        });
-        worker.Start();
-        worker.Join();
-
-        Assert.Equal(8, table.SlotsInUse);
-        for (int i = 0; i < 16; i++)
-        {
-            Assert.True(table.TryAdd(100 + i, Record(size: i), out _), $"record {i} was refused with room left");
-        }
-
-        Assert.Equal(16, table.SlotsInUse);
-        Assert.Equal(16, table.Count);
-        Assert.True(table.IsFull);
-        Assert.False(table.TryAdd(200, Record(size: 1), out _));
-    }
-
-    [Fact]
-    public void ConcurrentAddsAndRemoves_ThroughCachesAndTheDepot_NeverLoseOrShareASlot()
-    {
-        // Small caches and a table that reaches its limit: slots move between caches, the depot, and back, and
-        // each thread removes some records another thread added. Dedicated threads, so that once they have exited
-        // every slot they cached can be taken back.
-        var table = new ResidentTable(maxRecords: 64, cacheSize: 4);
+        // A table that reaches its limit, and threads that each remove some records another thread added.
+        var table = new ResidentTable(maxRecords: 64);
         const int Threads = 4;
         const int PerThread = 20_000;
         long nextId = 0;
@@ -291,12 +243,7 @@ public sealed class ResidentTableTests
         Assert.Empty(failures);
         Assert.Empty(table);
 
-        // A thread that hit the limit during the run looked for exited threads' caches then; the next look may come
-        // one reclaim interval later.
-        Thread.Sleep(TimeSpan.FromMilliseconds(ResidentTable.ReclaimIntervalMilliseconds * 5));
-
-        // Every one of the 64 slots is free again, in the depot, this thread's cache or an exited thread's: all can
-        // be taken at once, and no more.
+        // Every one of the 64 slots is free again: all can be taken at once, and no more.
         var tokens = new HashSet<long>();
         for (int i = 0; i < 64; i++)
         {
