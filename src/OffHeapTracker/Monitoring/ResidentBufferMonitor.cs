@@ -287,7 +287,7 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
     /// <summary>What <see cref="IBufferMonitor.IsRecording"/> answers (the pools' trackers ask <see cref="TableFor"/> instead).</summary>
     private bool IsRecording(BufferType bufferType)
     {
-        if (Volatile.Read(ref _table) is not { } table || (bufferType == BufferType.Pool && !_recordPool))
+        if (TableFor(bufferType) is not { } table)
         {
             return false;
         }
@@ -384,9 +384,8 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
     {
         token = 0;
 
-        // The table keeps free slots' links in the id field, as 0 or negative numbers; a pool's ids start at 1, so
-        // only a misbehaving caller is refused here.
-        if (Volatile.Read(ref _table) is not { } table || (allocation.BufferType == BufferType.Pool && !_recordPool) || allocation.Id <= 0)
+        // A free slot's id is 0 and a pool's ids start at 1, so only a misbehaving caller is refused here.
+        if (TableFor(allocation.BufferType) is not { } table || allocation.Id <= 0)
         {
             return false;
         }
