@@ -39,6 +39,12 @@ public static class BufferMonitor
     /// <summary>The AppContext data key (a <c>RuntimeHostConfigurationOption</c>) that sets the shared monitor's stack policy: <c>budgeted</c>, <c>every</c> or <c>none</c>.</summary>
     public const string StacksSwitch = "OffHeapTracker.Monitor.Stacks";
 
+    /// <summary>The environment variable that sets the shared monitor's <see cref="ResidentBufferMonitorOptions.StackBudget"/> under the <c>budgeted</c> policy: a share of one core from 0.0001 to 1 (<c>0.005</c>), or a percentage with its sign (<c>0.5%</c>).</summary>
+    public const string StackBudgetEnvironmentVariable = "OFFHEAPTRACKER_MONITOR_STACK_BUDGET";
+
+    /// <summary>The AppContext data key (a <c>RuntimeHostConfigurationOption</c>) that sets the shared monitor's stack budget, as <see cref="StackBudgetEnvironmentVariable"/> does.</summary>
+    public const string StackBudgetSwitch = "OffHeapTracker.Monitor.StackBudget";
+
     /// <summary>The environment variable that, set to <c>0</c>, turns fast stack capture off for every monitor in the process (see <see cref="ResidentBufferMonitorOptions.FastStacks"/>).</summary>
     public const string FastStacksEnvironmentVariable = "OFFHEAPTRACKER_MONITOR_FAST_STACKS";
 
@@ -243,6 +249,7 @@ public static class BufferMonitor
             RecordPool = settings.RecordPool,
             StackTraceSampling = settings.StackTraceSampling,
             Stacks = settings.Stacks,
+            StackBudget = settings.StackBudget,
         });
         s_sharedMeter = OffHeapTrackerMetrics.GetMeter(null);
         if (settings.Enabled)

@@ -6,7 +6,7 @@ namespace OffHeapTracker.Monitoring;
 /// default; an environment variable, set where the process is deployed, overrides it. Environment values
 /// <c>1</c>/<c>true</c> and <c>0</c>/<c>false</c> are understood (case-insensitive); anything else is ignored.
 /// </remarks>
-internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling, StackPolicy Stacks = StackPolicy.Budgeted, bool FastStacks = true)
+internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling, StackPolicy Stacks = StackPolicy.Budgeted, bool FastStacks = true, double StackBudget = ResidentBufferMonitorOptions.DefaultStackBudget)
 {
     public static MonitorStartupSettings FromProcess() =>
         Read(
@@ -28,12 +28,15 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
         StackPolicy stacks = ParseStacks(environment(BufferMonitor.StacksEnvironmentVariable))
             ?? ParseStacks(appContextData?.Invoke(BufferMonitor.StacksSwitch))
             ?? StackPolicy.Budgeted;
+        double budget = ParseBudget(environment(BufferMonitor.StackBudgetEnvironmentVariable))
+            ?? ParseBudget(appContextData?.Invoke(BufferMonitor.StackBudgetSwitch))
+            ?? ResidentBufferMonitorOptions.DefaultStackBudget;
 
         // Process-wide, for every monitor (not only the shared one): the operator's way to rule fast capture out.
         bool fastStacks = ParseFlag(environment(BufferMonitor.FastStacksEnvironmentVariable))
             ?? appContextSwitch(BufferMonitor.FastStacksSwitch)
             ?? true;
-        return new MonitorStartupSettings(enabled, recordPool, sampling, stacks, fastStacks);
+        return new MonitorStartupSettings(enabled, recordPool, sampling, stacks, fastStacks, budget);
     }
 
     /// <summary>Overrides <paramref name="options"/> and <paramref name="enabled"/> with the environment variables that are set to a value understood; the rest stay as given.</summary>
@@ -43,6 +46,26 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
         options.RecordPool = ParseFlag(environment(BufferMonitor.RecordPoolEnvironmentVariable)) ?? options.RecordPool;
         options.StackTraceSampling = ParseSampling(environment(BufferMonitor.StackTraceSamplingEnvironmentVariable)) ?? options.StackTraceSampling;
         options.Stacks = ParseStacks(environment(BufferMonitor.StacksEnvironmentVariable)) ?? options.Stacks;
+        options.StackBudget = ParseBudget(environment(BufferMonitor.StackBudgetEnvironmentVariable)) ?? options.StackBudget;
+    }
+
+    // A share of one core from 0.0001 to 1, as ResidentBufferMonitorOptions.StackBudget allows ("0.005"), or the same
+    // in percent with a percent sign ("0.5%"): "1" is a whole core, so an operator who means 1 % writes "1%" or
+    // "0.01". Anything else is ignored, as for the other switches.
+    private static double? ParseBudget(string? value)
+    {
+        string? text = value?.Trim();
+        double scale = 1;
+        if (text is not null && text.EndsWith('%'))
+        {
+            text = text[..^1].TrimEnd();
+            scale = 0.01;
+        }
+
+        return double.TryParse(text, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out double share)
+            && share * scale is >= ResidentBufferMonitorOptions.MinStackBudget and <= ResidentBufferMonitorOptions.MaxStackBudget
+                ? share * scale
+                : null;
     }
 
     // budgeted, every or none (case-insensitive); anything else is ignored, as for the other switches.

@@ -345,7 +345,7 @@ public sealed partial class ResidentBufferMonitor : IBufferMonitor
     private static string DescribeStacks(StackCapture? capture) => capture switch
     {
         null => "none",
-        { IsBudgeted: true } budgeted => FormattableString.Invariant($"budgeted, {budgeted.CpuBudget:P2} of one core") + DescribeFastCapture(budgeted),
+        { IsBudgeted: true } budgeted => FormattableString.Invariant($"budgeted, {budgeted.CpuBudget:P2} of one core or of the process's CPU if less") + DescribeFastCapture(budgeted),
         { Sampling: > 1 } sampled => FormattableString.Invariant($"one buffer in {sampled.Sampling}") + DescribeFastCapture(sampled),
         _ => "every buffer" + DescribeFastCapture(capture),
     };

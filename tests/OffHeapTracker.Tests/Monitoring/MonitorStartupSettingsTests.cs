@@ -113,4 +113,40 @@ public sealed class MonitorStartupSettingsTests
 
         Assert.Equal(expected, settings.FastStacks);
     }
+
+    [Theory]
+    [InlineData(null, null, 0.01)]
+    [InlineData("0.005", null, 0.005)]
+    [InlineData(" 0.5% ", "0.002", 0.005)]
+    [InlineData("2 %", null, 0.02)]
+    [InlineData(null, "0.002", 0.002)]
+    [InlineData("1", null, 1.0)]
+    [InlineData("0", "0.002", 0.002)]
+    [InlineData("-0.01", null, 0.01)]
+    [InlineData("150%", null, 0.01)]
+    [InlineData("0.00001", null, 0.01)]
+    [InlineData("lots", null, 0.01)]
+    [InlineData("0,5", null, 0.01)]
+    public void StackBudget_ComesFromTheEnvironment_ThenAppContextData_AsAShareOrAPercentage(string? environment, string? data, double expected)
+    {
+        MonitorStartupSettings settings = MonitorStartupSettings.Read(
+            name => name == "OFFHEAPTRACKER_MONITOR_STACK_BUDGET" ? environment : null,
+            _ => null,
+            name => name == "OffHeapTracker.Monitor.StackBudget" ? data : null);
+
+        Assert.Equal(expected, settings.StackBudget, precision: 12);
+    }
+
+    [Fact]
+    public void ApplyEnvironment_SetsTheStackBudget_AndLeavesItWhenTheValueIsNotUnderstood()
+    {
+        var options = new ResidentBufferMonitorOptions { StackBudget = 0.03 };
+        bool enabled = false;
+        MonitorStartupSettings.ApplyEnvironment(name => name == "OFFHEAPTRACKER_MONITOR_STACK_BUDGET" ? "0.25%" : null, options, ref enabled);
+        Assert.Equal(0.0025, options.StackBudget, precision: 12);
+
+        MonitorStartupSettings.ApplyEnvironment(name => name == "OFFHEAPTRACKER_MONITOR_STACK_BUDGET" ? "half" : null, options, ref enabled);
+        Assert.Equal(0.0025, options.StackBudget, precision: 12);
+        Assert.False(enabled);
+    }
 }
