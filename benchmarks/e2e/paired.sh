@@ -2,7 +2,7 @@
 # Paired end-to-end measurement of what the buffer monitor costs a server, in server CPU per request: a Kestrel
 # app (/plain, /echo) or samples/TcpProxy in front of a real redis-server (redis).
 #
-#   benchmarks/e2e/paired.sh [--rounds N] [--seconds S] [--warmup S] [--modes LIST] [--baseline MODE] [--baseline-ref REF] [--baseline-pool POOL] [--endpoints LIST] [--out DIR] [--note TEXT]
+#   benchmarks/e2e/paired.sh [--rounds N] [--seconds S] [--warmup S] [--modes LIST] [--baseline MODE] [--baseline-ref REF] [--baseline-pool POOL] [--env-b VAR=VALUE]... [--endpoints LIST] [--out DIR] [--note TEXT]
 #
 #   --rounds N       rounds per comparison (default 8)
 #   --seconds S      length of each measurement (default 10)
@@ -17,6 +17,8 @@
 #   --baseline-pool POOL  the pool of server A: direct (default: DirectBufferPool, like server B) or own (Kestrel's
 #                    own pool for plain and echo, MemoryPool<byte>.Shared for redis); with --modes off --baseline off,
 #                    what our pool with the monitor off costs against the pool it replaces
+#   --env-b VAR=VALUE  one more variable in server B's environment (repeatable): an OFFHEAPTRACKER_* setting the mode
+#                    does not cover, e.g. OFFHEAPTRACKER_MONITOR_STACK_BUDGET=0.5% to compare two budgets
 #   --endpoints LIST plain, echo, redis, comma-separated (default plain,echo). redis: redis-benchmark SET and GET
 #                    (25 clients each, 512-byte values, no pipelining) through samples/TcpProxy to a redis-server of
 #                    each server's own, which the script starts on 127.0.0.1 (installed from apt when missing)
@@ -55,6 +57,7 @@ MODES=off,budgeted,every,none
 BASELINE=off
 BASELINE_REF=""
 BASELINE_POOL=direct
+ENV_B=()
 ENDPOINTS=plain,echo
 OUT=""
 NOTE=""
@@ -77,6 +80,12 @@ while [ $# -gt 0 ]; do
     --baseline) [ $# -ge 2 ] || usage; BASELINE=$2; shift 2 ;;
     --baseline-ref) [ $# -ge 2 ] || usage; BASELINE_REF=$2; shift 2 ;;
     --baseline-pool) [ $# -ge 2 ] || usage; BASELINE_POOL=$2; shift 2 ;;
+    --env-b)
+      [ $# -ge 2 ] || usage
+      [[ $2 =~ ^OFFHEAPTRACKER_[A-Z_]+=[^[:space:]]+$ ]] || { echo "paired.sh: --env-b takes OFFHEAPTRACKER_NAME=value, not '$2'" >&2; exit 2; }
+      ENV_B+=("$2")
+      shift 2
+      ;;
     --endpoints) [ $# -ge 2 ] || usage; ENDPOINTS=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; OUT=$2; shift 2 ;;
     --note) [ $# -ge 2 ] || usage; NOTE=$2; shift 2 ;;
@@ -174,6 +183,9 @@ build() { # project log what
 }
 
 say "building the servers (Release)"
+# Whether server B is built from uncommitted code: looked at now, as it is built (the tree may change during the run).
+DIRTY=""
+git diff --quiet HEAD -- src "$APP" "$PROXY_APP" 2> /dev/null || DIRTY=" (with uncommitted changes to the code under test)"
 [ -z "$WANTS_HTTP" ] || build "$APP/OffHeapTracker.E2E.Kestrel.csproj" "$WORK/build.log" "$APP"
 [ -z "$WANTS_REDIS" ] || build "$PROXY_APP/TcpProxy.csproj" "$WORK/build-proxy.log" "$PROXY_APP"
 
@@ -238,6 +250,7 @@ start_server() { # mode log endpoint side(a|b) pool
     if [[ $var == OFFHEAPTRACKER_* ]]; then envargs+=(-u "$var"); fi
   done
   if [ "$1" != off ]; then envargs+=(OFFHEAPTRACKER_MONITOR=1 "OFFHEAPTRACKER_MONITOR_STACKS=$1"); fi
+  [ "$4" = a ] || envargs+=("${ENV_B[@]}")
   if [ "$3" = redis ]; then
     local bin=$PROXY_BIN port=$REDIS_PORT_B pool=direct
     [ "$4" = b ] || { bin=$PROXY_BIN_A; port=$REDIS_PORT_A; }
@@ -374,15 +387,12 @@ summary() { # endpoint mode -> "median min max rounds"
 CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MACHINE="$CPU, $(nproc) cores, $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release) (Linux $(uname -r)), .NET SDK $(dotnet --version)"
 COMMIT=$(git rev-parse --short HEAD 2> /dev/null || echo unknown)
-DIRTY=""
-git diff --quiet HEAD -- src benchmarks/OffHeapTracker.E2E.Kestrel 2> /dev/null || DIRTY=" (with uncommitted changes to the code under test)"
 
 echo
 A_TREE="the same tree"
 [ -z "$BASELINE_REF" ] || A_TREE="commit ${BASELINE_COMMIT:0:7} ($BASELINE_REF)"
 A_POOL="DirectBufferPool, like server B"
 [ "$BASELINE_POOL" = direct ] || A_POOL="its own pool: Kestrel's for /plain and /echo, MemoryPool<byte>.Shared for redis"
-git diff --quiet HEAD -- "$PROXY_APP" 2> /dev/null || DIRTY=" (with uncommitted changes to the code under test)"
 echo "== $MACHINE; tree $COMMIT$DIRTY; server A from $A_TREE, on $A_POOL"
 echo "== server CPU per request, mode / baseline ($BASELINE), both loaded at once (median, min-max of $ROUNDS rounds)"
 mkdir -p "$OUT"
@@ -390,12 +400,12 @@ mkdir -p "$OUT"
   echo "# Paired end-to-end: server CPU per request in each mode vs the baseline ($BASELINE), $TODAY"
   echo
   [ -z "$NOTE" ] || { echo "> $NOTE"; echo; }
-  echo "Written by \`benchmarks/e2e/paired.sh --rounds $ROUNDS --seconds $MEASURE_SECONDS --warmup $WARMUP_SECONDS --modes $MODES --baseline $BASELINE${BASELINE_REF:+ --baseline-ref $BASELINE_REF} --baseline-pool $BASELINE_POOL --endpoints $ENDPOINTS\`."
+  echo "Written by \`benchmarks/e2e/paired.sh --rounds $ROUNDS --seconds $MEASURE_SECONDS --warmup $WARMUP_SECONDS --modes $MODES --baseline $BASELINE${BASELINE_REF:+ --baseline-ref $BASELINE_REF} --baseline-pool $BASELINE_POOL${ENV_B[*]:+ --env-b ${ENV_B[*]}} --endpoints $ENDPOINTS\`."
   echo
   echo "- Machine: $MACHINE."
   echo "- Tree: commit \`$COMMIT\`$DIRTY (server B); server A from $A_TREE, on $A_POOL."
   echo "- Method: per round and comparison, two fresh servers, A in the baseline mode ($BASELINE) and B in the mode named"
-  echo "  (B always on \`DirectBufferPool\`), loaded at once over the same ${MEASURE_SECONDS} s after a ${WARMUP_SECONDS} s warm-up."
+  echo "  (B always on \`DirectBufferPool\`${ENV_B[*]:+, with ${ENV_B[*]} in its environment}), loaded at once over the same ${MEASURE_SECONDS} s after a ${WARMUP_SECONDS} s warm-up."
   echo "  CPU per request = the server's user + system time over the window (\`/proc/PID/stat\`, 1/$CLK_TCK s ticks) / the"
   echo "  requests it served in the window. The ratio is B / A: 1.03 means the mode spends 3 % more server CPU per request."
   echo "  A row whose mode is the baseline, on the same pool, compares two like servers: the method's noise."
