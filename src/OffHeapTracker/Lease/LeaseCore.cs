@@ -58,17 +58,32 @@ internal sealed unsafe class LeaseCore
     /// <remarks>Weak, so a table never keeps a core, and with it the guard of the lease renting it, reachable: a dropped lease must stay collectable for its guard to report it. It tracks resurrection, so a dropped lease's record stays listed until its guard's finalizer has reported the leak.</remarks>
     public WeakReference<LeaseCore>? WeakSelf;
 
+    // Set by the guard's finalizer (LeaseGuard.MarkGuardSpent), before its interlocked store of its own flag; never cleared.
+    private int _guardSpent;
+
     public LeaseCore()
     {
-        Guard = new LeaseGuard();
+        Guard = new LeaseGuard(this);
     }
 
     /// <summary>Gets the safety net of whichever lease rents this core: finalized when that lease is dropped undisposed.</summary>
     public LeaseGuard Guard { get; }
 
     /// <summary>Gets a value indicating whether the core may be lent again: its guard's finalizer has not run.</summary>
-    /// <remarks>A plain read: a finalizer that runs after it is answered is tolerated (see <see cref="LeaseGuard.RearmIfSpent"/>).</remarks>
-    public bool IsRecyclable => !Guard.IsSpent;
+    /// <remarks>
+    /// A plain read of the core's own mark, not of the guard: the core's fields are written by the rent that asks, so
+    /// this costs no cache line of its own. A finalizer that runs after it is answered is tolerated (see
+    /// <see cref="LeaseGuard.RearmIfSpent"/>); the mark is stored before the guard's own flag, so a renter never finds
+    /// the guard spent and the core not.
+    /// </remarks>
+    public bool IsRecyclable => Volatile.Read(ref _guardSpent) == 0;
+
+    /// <summary>Marks the core's guard as finalized: the core, and a reused lease that owns it, must never be lent again. Called by the guard's finalizer only.</summary>
+    public void MarkGuardSpent()
+    {
+        Volatile.Write(ref _guardSpent, 1);
+        Debug.Assert(!IsRecyclable, "a core whose guard was finalized is never recyclable again");
+    }
 
     /// <summary>Readies an idle core for a lease: guards it.</summary>
     /// <param name="lease">The lease, which no one else can see yet.</param>

@@ -20,6 +20,12 @@ namespace OffHeapTracker;
 /// </remarks>
 internal sealed class LeaseGuard
 {
+    // The core that owns this guard for life, told first thing by the finalizer that the guard is spent: renters
+    // check the core, whose cache line they write anyway, instead of loading this object on every rent (measured:
+    // the load of _finalized was a third of a monitor-off Rent under Kestrel, a cache miss on an object nothing
+    // else touches between rents).
+    private readonly LeaseCore _core;
+
     // The guarded lease; null while the guard waits in the recycler. Written by the renting and returning
     // threads, read by the finalizer, which only runs once no thread can reach this guard, or on a guard that
     // slipped into the recycler before the finalizer thread was known (see LeaseCores.Rent).
@@ -34,10 +40,17 @@ internal sealed class LeaseGuard
 
     /// <summary>Reports a dropped lease (see <see cref="DirectBuffer.OnDropped"/>), deferring once so an owner's finalizer gets to dispose it first.</summary>
     /// <remarks>Runs on the finalizer thread and never throws: the pool catches everything inside.</remarks>
+    public LeaseGuard(LeaseCore core)
+    {
+        _core = core;
+    }
+
     ~LeaseGuard()
     {
-        // Interlocked: the store must be visible before the lease is read, or a recycler on another thread and
-        // this finalizer could each miss the other (x86 lets a load overtake an earlier store).
+        // The core's mark first, then the interlocked store, whose full fence makes both visible before the lease is
+        // read: otherwise a recycler on another thread and this finalizer could each miss the other (x86 lets a load
+        // overtake an earlier store).
+        _core.MarkGuardSpent();
         Interlocked.Exchange(ref _finalized, 1);
         LeaseRecycler.RefuseOnCurrentThread();
         if (Volatile.Read(ref _lease) is not { IsDisposed: false } lease)
