@@ -318,6 +318,17 @@ public sealed unsafe class DirectBuffer : MemoryManager<byte>, IMemoryOwner<byte
         Debug.Assert(Volatile.Read(ref _state) != StateRented, "a rented lease must keep its safety net");
         LeaseCore core = Core;
         ref LeaseTracking tracking = ref core.Tracking;
+
+        // Every path clears the record's id before the core's fields change, so a walk never copies a mix of this rent
+        // and the next (see ResidentCores.TryRead). A return did so already; a late dispose after a leak may get here
+        // before the finalizer's leak report has cleared it, so it is cleared here too, with a full fence, and the
+        // report's compare-and-swap then finds nothing to clear. The id never becomes non-zero again while this lease
+        // holds the core, so a zero read needs no fence.
+        if (Volatile.Read(ref tracking.RecordId) != 0)
+        {
+            Interlocked.Exchange(ref tracking.RecordId, 0);
+        }
+
         CapturedStackTrace? disposeStack = Volatile.Read(ref tracking.DisposeStack);
         _trail = disposeStack is null ? tracking.AllocationStack : new DisposeTrail(tracking.AllocationStack, disposeStack);
         Volatile.Write(ref _returnedTo, pool);

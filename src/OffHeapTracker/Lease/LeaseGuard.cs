@@ -38,13 +38,15 @@ internal sealed class LeaseGuard
     // Touched by the finalizer only: the first run found the lease rented and deferred the verdict by one collection.
     private bool _finalizationDeferred;
 
-    /// <summary>Reports a dropped lease (see <see cref="DirectBuffer.OnDropped"/>), deferring once so an owner's finalizer gets to dispose it first.</summary>
-    /// <remarks>Runs on the finalizer thread and never throws: the pool catches everything inside.</remarks>
+    /// <summary>Creates the guard of <paramref name="core"/>, which owns it for life.</summary>
+    /// <param name="core">The core whose leases this guard watches; its finalizer marks the core spent.</param>
     public LeaseGuard(LeaseCore core)
     {
         _core = core;
     }
 
+    /// <summary>Reports a dropped lease (see <see cref="DirectBuffer.OnDropped"/>), deferring once so an owner's finalizer gets to dispose it first.</summary>
+    /// <remarks>Runs on the finalizer thread and never throws: the pool catches everything inside.</remarks>
     ~LeaseGuard()
     {
         // The core's mark first, then the interlocked store, whose full fence makes both visible before the lease is
