@@ -113,11 +113,14 @@ public sealed class ResidentBufferMonitorOptions
     /// <value>The default is 1,000,000.</value>
     /// <remarks>
     /// A pool's record lives in the lease it describes, and the table lists the leases' recycled cores, so for the
-    /// pools this bounds the cores listed, in use or idle: a thread keeps up to 64 idle cores and the process up to
-    /// 4,096 more for the next monitored rents. With a limit far above that (the default) the difference does not
-    /// show; with a small one, where buffers are returned on other threads than rent them, fewer records than this
-    /// may fit at once. A table at its limit gives back the places of cores the collector took or another monitor
-    /// lists now, at most every 10 ms.
+    /// pools this bounds the cores listed, in use or idle: every renting thread keeps up to 64 idle cores, and the
+    /// process up to 4,096 more, for the next monitored rents. So set it well above 4,096 + 64 × the renting threads
+    /// plus the buffers you expect out (the default is); below that, fewer records than this fit at once, and rents
+    /// past them are counted as dropped. Cores are shared by all pools, so a thread that rents in turn from pools on
+    /// two monitors moves its cores between their tables, and each move takes a new place. A table at its limit
+    /// gives back the places of cores the collector took or another monitor lists now, in a sweep of all its places;
+    /// the next sweep is due no sooner than 10 ms, or ten times what that sweep took, after it, and until then a rent
+    /// that needs a place is refused without waiting.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">The value is not between 1 and <see cref="int.MaxValue"/>.</exception>
     public int MaxRecords

@@ -42,6 +42,11 @@ internal sealed unsafe class ResidentCores
     [ThreadStatic]
     private static Action<LeaseCore>? t_betweenReadsForTests;
 
+    // Tests only, and only on the thread that set it: runs in TryRead between the registration check and the first
+    // read of the record's id.
+    [ThreadStatic]
+    private static Action<LeaseCore>? t_afterRegistrationCheckForTests;
+
     private readonly int _generation;
     private readonly int _maxCores;
     private readonly Lock _lock = new();
@@ -72,6 +77,18 @@ internal sealed unsafe class ResidentCores
     /// <summary>Sets what runs, on this thread only, between a walk's first read of a record's id and its copy (tests).</summary>
     internal static void SetBetweenReadsForTests(Action<LeaseCore>? action) => t_betweenReadsForTests = action;
 
+    /// <summary>Sets what runs, on this thread only, between a walk's check of a core's registration and its first read of the record's id (tests).</summary>
+    internal static void SetAfterRegistrationCheckForTests(Action<LeaseCore>? action) => t_afterRegistrationCheckForTests = action;
+
+    /// <summary>Gets how many sweeps this table has made (tests).</summary>
+    internal int SweepCount { get; private set; }
+
+    /// <summary>Gets how long the last sweep took, in whole milliseconds (tests).</summary>
+    internal long LastSweepMilliseconds { get; private set; }
+
+    /// <summary>Gets when the next sweep is due, on <see cref="Environment.TickCount64"/> (tests).</summary>
+    internal long NextSweepDue => Volatile.Read(ref _nextSweep);
+
     /// <summary>Gets the number of slots ever handed out (tests and walks).</summary>
     internal int SlotsInUse => Volatile.Read(ref _used);
 
@@ -83,6 +100,15 @@ internal sealed unsafe class ResidentCores
     /// <returns>False when the table is at its limit even after a sweep: the rent goes unrecorded.</returns>
     public bool TryRegister(LeaseCore core)
     {
+        // At the limit, with no slot free and the next sweep not yet due, refuse without the lock: a table full of live
+        // cores (a leak that keeps its buffers referenced) must not make every rent that needs a core queue on it.
+        // Plain reads of fields written under the lock: a stale one only sends this rent on to the locked path below,
+        // or refuses one that a sweep has just made room for, as a refusal a moment earlier would have.
+        if (Volatile.Read(ref _freeCount) == 0 && Volatile.Read(ref _used) >= _maxCores && Environment.TickCount64 < Volatile.Read(ref _nextSweep))
+        {
+            return false;
+        }
+
         lock (_lock)
         {
             int index = TakeSlot();
@@ -124,6 +150,7 @@ internal sealed unsafe class ResidentCores
             return false;
         }
 
+        t_afterRegistrationCheckForTests?.Invoke(core);
         ref LeaseTracking tracking = ref core.Tracking;
         long seen = Volatile.Read(ref tracking.RecordId);
         if (seen == 0)
@@ -146,8 +173,18 @@ internal sealed unsafe class ResidentCores
         string? context = tracking.Context;
         CapturedStackTrace? stack = tracking.AllocationStack;
         int weight = tracking.StackWeight;
+        long writtenFor = tracking.RecordRegistration;
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref tracking.RecordId) != seen || pool is null)
+        {
+            return false;
+        }
+
+        // The registration check above only said the core was listed here when the walk began: between it and the
+        // first read of the id, the core may have moved to another table (a rent from another monitor's pool) or
+        // away and back into another slot of this one, and the record read may be that rent's. The record says which
+        // slot it was written for; any other slot skips it.
+        if (writtenFor != Registration(index))
         {
             return false;
         }
@@ -205,7 +242,8 @@ internal sealed unsafe class ResidentCores
             return false;
         }
 
-        _nextSweep = now + SweepIntervalMilliseconds;
+        long started = Stopwatch.GetTimestamp();
+        SweepCount++;
         int freed = 0;
         for (int index = 0; index < _used; index++)
         {
@@ -232,6 +270,11 @@ internal sealed unsafe class ResidentCores
             freed++;
         }
 
+        // The next sweep is due an interval after this one ended, or ten times as long as this one took if that is
+        // more: a walk of a million slots takes 30-110 ms, so sweeping every 10 ms would keep the lock, and every
+        // renting thread that needs a core, busy with it most of the time. This way sweeps take at most a tenth.
+        LastSweepMilliseconds = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        Volatile.Write(ref _nextSweep, Environment.TickCount64 + Math.Max(SweepIntervalMilliseconds, 10 * LastSweepMilliseconds));
         return freed > 0;
     }
 }

@@ -201,6 +201,7 @@ internal sealed partial class BufferTracker
         tracking.Length = lease.Length;
         tracking.BufferType = lease.BufferType;
         tracking.ThreadId = Environment.CurrentManagedThreadId;
+        tracking.RecordRegistration = core.Registration;
         tracking.IsRecorded = true;
 
         // Release: a walk that reads the id reads every field above (and the core's, set by Initialize) whole.

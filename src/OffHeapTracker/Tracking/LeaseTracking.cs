@@ -31,6 +31,9 @@ internal struct LeaseTracking
     /// <summary>The lease id while the built-in monitor's record of this rent is here, 0 otherwise: the record's publication flag (see <see cref="Monitoring.ResidentCores"/>). Written last on rent and first on return, with <see cref="Volatile"/>; read by report walks on any thread.</summary>
     public long RecordId;
 
+    /// <summary>The core's <see cref="LeaseCore.Registration"/> when the record was written: which table, and which of its slots, the record is for. A walk reads it with the record and skips a slot it does not name, so a record written for another table, or for another slot of the same table after the core moved away and back, is never listed from the wrong slot.</summary>
+    public long RecordRegistration;
+
     /// <summary>The lease's length, for the record.</summary>
     public int Length;
 

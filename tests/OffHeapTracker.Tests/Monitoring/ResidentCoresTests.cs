@@ -234,6 +234,72 @@ public sealed class ResidentCoresTests
         }
     }
 
+    [Fact]
+    public void AWalk_WhoseCoreMovesToAnotherMonitorsPoolAfterItsRegistrationCheck_DoesNotListThatPoolsBuffer()
+    {
+        // Cores are shared by every pool. Between a walk's check that the core is listed in this slot and its first
+        // read of the id, the lease is returned and this thread rents from a pool on another monitor, on the same
+        // core: the core moves to the other table and carries that rent's whole record, which both reads of the id
+        // agree on. The record says which table and slot it was written for, and this slot is not it.
+        ResidentBufferMonitor first = Pools.EnabledMonitor();
+        ResidentBufferMonitor second = Pools.EnabledMonitor();
+        using var firstPool = Pools.Create(first, o => o.Name = "first");
+        using var secondPool = Pools.Create(second, o => o.Name = "second");
+        DirectBuffer mine = firstPool.Rent(100);
+        DirectBuffer? theirs = null;
+        ResidentCores.SetAfterRegistrationCheckForTests(core =>
+        {
+            ResidentCores.SetAfterRegistrationCheckForTests(null);
+            mine.Dispose();
+            theirs = secondPool.Rent(100);
+            Assert.Same(core, theirs.HeldCore);
+        });
+        try
+        {
+            IReadOnlyList<ResidentBuffer> walked = first.GetResident(TimeSpan.Zero);
+            Assert.NotNull(theirs);
+            Assert.Empty(walked);
+            Assert.Equal(theirs.Id, Assert.Single(second.GetResident(TimeSpan.Zero)).Id);
+        }
+        finally
+        {
+            ResidentCores.SetAfterRegistrationCheckForTests(null);
+            theirs?.Dispose();
+        }
+    }
+
+    [Fact]
+    public void AtItsLimit_WithEveryCoreAlive_TheTableSweepsOnce_AndSpacesTheNextByTenTimesWhatItTook()
+    {
+        // A leak that keeps its buffers referenced fills the table with live cores: no sweep can free anything, and a
+        // sweep of many slots takes longer than the sweep interval. Were the next sweep due an interval after this
+        // one began, every rent needing a core would sweep again, under the lock.
+        const int max = 200_000;
+        var cores = new ResidentCores(generation: 11, maxCores: max);
+        var kept = new LeaseCore[max];
+        for (int i = 0; i < max; i++)
+        {
+            kept[i] = new LeaseCore();
+            Assert.True(cores.TryRegister(kept[i]));
+        }
+
+        long before = Environment.TickCount64;
+        Assert.False(cores.TryRegister(new LeaseCore()));
+        Assert.Equal(1, cores.SweepCount);
+        Assert.True(
+            cores.NextSweepDue - before >= Math.Max(ResidentCores.SweepIntervalMilliseconds, 10 * cores.LastSweepMilliseconds),
+            $"the next sweep is due {cores.NextSweepDue - before} ms after the first began, which took {cores.LastSweepMilliseconds} ms");
+
+        // Refused at once, without another walk, until it is due.
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.False(cores.TryRegister(new LeaseCore()));
+        }
+
+        Assert.Equal(1, cores.SweepCount);
+        GC.KeepAlive(kept);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long RentAndDrop(DirectBufferPool pool) => pool.Rent(128).Id;
 
