@@ -6,7 +6,7 @@ namespace OffHeapTracker.Monitoring;
 /// default; an environment variable, set where the process is deployed, overrides it. Environment values
 /// <c>1</c>/<c>true</c> and <c>0</c>/<c>false</c> are understood (case-insensitive); anything else is ignored.
 /// </remarks>
-internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling, StackPolicy Stacks = StackPolicy.Budgeted, bool FastStacks = true, double StackBudget = ResidentBufferMonitorOptions.DefaultStackBudget)
+internal readonly record struct MonitorStartupSettings(bool Enabled, bool RecordPool, int StackTraceSampling, StackPolicy Stacks = StackPolicy.Budgeted, bool FastStacks = true, double StackBudget = StackCapture.DefaultCpuBudget)
 {
     public static MonitorStartupSettings FromProcess() =>
         Read(
@@ -30,7 +30,7 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
             ?? StackPolicy.Budgeted;
         double budget = ParseBudget(environment(BufferMonitor.StackBudgetEnvironmentVariable))
             ?? ParseBudget(appContextData?.Invoke(BufferMonitor.StackBudgetSwitch))
-            ?? ResidentBufferMonitorOptions.DefaultStackBudget;
+            ?? StackCapture.DefaultCpuBudget;
 
         // Process-wide, for every monitor (not only the shared one): the operator's way to rule fast capture out.
         bool fastStacks = ParseFlag(environment(BufferMonitor.FastStacksEnvironmentVariable))
@@ -63,7 +63,7 @@ internal readonly record struct MonitorStartupSettings(bool Enabled, bool Record
         }
 
         return double.TryParse(text, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out double share)
-            && share * scale is >= ResidentBufferMonitorOptions.MinStackBudget and <= ResidentBufferMonitorOptions.MaxStackBudget
+            && share * scale is >= StackCapture.MinCpuBudget and <= StackCapture.MaxCpuBudget
                 ? share * scale
                 : null;
     }

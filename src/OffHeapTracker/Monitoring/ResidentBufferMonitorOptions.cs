@@ -16,19 +16,10 @@ public sealed class ResidentBufferMonitorOptions
     /// <summary>The largest <see cref="SiteHistoryTopSites"/>.</summary>
     public const int MaxSiteHistoryTopSites = 256;
 
-    /// <summary>The smallest <see cref="StackBudget"/>: 0.01 % of one core.</summary>
-    internal const double MinStackBudget = 0.0001;
-
-    /// <summary>The largest <see cref="StackBudget"/>: a whole core.</summary>
-    internal const double MaxStackBudget = 1;
-
-    /// <summary>The default <see cref="StackBudget"/>: 1 % of one core.</summary>
-    internal const double DefaultStackBudget = StackCapture.DefaultCpuBudget;
-
     private int _stackTraceDepth = 16;
     private int _stackTraceSampling = 1;
     private StackPolicy _stacks = StackPolicy.Budgeted;
-    private double _stackBudget = DefaultStackBudget;
+    private double _stackBudget = StackCapture.DefaultCpuBudget;
     private int _maxRecords = 1_000_000;
     private int _maxStacks = 65_536;
     private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
@@ -75,7 +66,7 @@ public sealed class ResidentBufferMonitorOptions
         get => _stackBudget;
         set
         {
-            Guard.InRange(value, MinStackBudget, MaxStackBudget, nameof(StackBudget));
+            Guard.InRange(value, StackCapture.MinCpuBudget, StackCapture.MaxCpuBudget, nameof(StackBudget));
             _stackBudget = value;
         }
     }

@@ -83,7 +83,7 @@ internal sealed unsafe class ResidentCores
     /// <summary>Gets how many sweeps this table has made (tests).</summary>
     internal int SweepCount { get; private set; }
 
-    /// <summary>Gets how long the last sweep took, in whole milliseconds (tests).</summary>
+    /// <summary>Gets how long the last sweep took, in whole milliseconds: it spaces the next one (see <see cref="TrySweep"/>). Under <c>_lock</c>; tests read it.</summary>
     internal long LastSweepMilliseconds { get; private set; }
 
     /// <summary>Gets when the next sweep is due, on <see cref="Environment.TickCount64"/> (tests).</summary>
@@ -232,7 +232,7 @@ internal sealed unsafe class ResidentCores
         return index;
     }
 
-    /// <summary>Gives back the slots of collected cores and of cores another table lists now; at most once per <see cref="SweepIntervalMilliseconds"/>, since it walks every slot. Under <c>_lock</c>.</summary>
+    /// <summary>Gives back the slots of collected cores and of cores another table lists now, when a sweep is due: <see cref="SweepIntervalMilliseconds"/>, or ten times the last sweep's length, after the last one ended, since it walks every slot. Under <c>_lock</c>.</summary>
     /// <returns>True if a slot was freed.</returns>
     private bool TrySweep()
     {

@@ -122,6 +122,12 @@ public sealed class StackCapture
     /// <summary>The default <see cref="CpuBudget"/> of a budgeted policy: 1 % of one core.</summary>
     public const double DefaultCpuBudget = 0.01;
 
+    /// <summary>The smallest <see cref="CpuBudget"/> of a budgeted policy: 0.01 % of one core.</summary>
+    internal const double MinCpuBudget = 0.0001;
+
+    /// <summary>The largest <see cref="CpuBudget"/> of a budgeted policy: a whole core.</summary>
+    internal const double MaxCpuBudget = 1;
+
     /// <summary>The largest sampling interval a budgeted policy goes to: one buffer in about a million.</summary>
     public const int MaxInterval = 1 << 20;
 
@@ -145,7 +151,7 @@ public sealed class StackCapture
     /// </remarks>
     public static StackCapture Budgeted(double cpuBudget = DefaultCpuBudget, int depth = 16, bool fileInfo = false, bool disposeStacks = false, int maxStacks = 65_536)
     {
-        Guard.InRange(cpuBudget, 0.0001, 1, nameof(cpuBudget));
+        Guard.InRange(cpuBudget, MinCpuBudget, MaxCpuBudget, nameof(cpuBudget));
         return new StackCapture(depth, sampling: 1, fileInfo, disposeStacks, maxStacks, onRefused: null, cpuBudget, FastStackSupport.UnavailableReason);
     }
 
